@@ -1,0 +1,121 @@
+"""Training configuration: a TOML file validated at start-up.
+
+Unknown keys are an error naming the key, so a typo cannot silently train
+with a default. The saved copy beside a run is what `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from host_training.models import ARCHITECTURES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    path: str = "data/fer2013"
+    input_size: int = Field(48, ge=32, le=224)
+    cache_dir: str = ".cache/fer"
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+
+class ModelConfig(BaseModel):
+    """`architecture` plus that builder's keyword arguments (checked by name)."""
+
+    model_config = ConfigDict(extra="allow")
+    architecture: str = "cnn"
+
+    @model_validator(mode="after")
+    def _known_arguments(self) -> ModelConfig:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {self.architecture!r}; "
+                f"choose one of {', '.join(ARCHITECTURES)}"
+            )
+        accepted = set(inspect.signature(ARCHITECTURES[self.architecture]).parameters)
+        accepted -= {"input_size", "num_classes"}
+        for key in self.model_extra or {}:
+            if key not in accepted:
+                raise ValueError(
+                    f"unknown key model.{key} for {self.architecture}; "
+                    f"valid: {', '.join(sorted(accepted))}"
+                )
+        return self
+
+    def builder_kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AugmentConfig(_Strict):
+    flip: bool = True
+    shift: float = Field(0.1, ge=0, le=0.5)
+    rotation_deg: float = Field(10.0, ge=0, le=45)
+    zoom: float = Field(0.1, ge=0, le=0.5)
+    brightness: float = Field(0.2, ge=0, le=1)
+    contrast: float = Field(0.2, ge=0, le=1)
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    warmup_epochs: int = Field(2, ge=0)
+    weight_decay: float = Field(0.02, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    class_weight: Literal["none", "balanced", "sqrt"] = "none"
+    patience: int = Field(15, ge=1)
+    seed: int = 1
+    mixed_precision: bool = False
+    output_dir: str = "runs/cnn"
+
+
+class Config(_Strict):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key and the fix."""
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and validate a TOML config; None gives the defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, key first: 'train.epochs: Input should be ...'."""
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the example config)"
+        parts.append(f"{key}: {message}" if key else message)
+    return "; ".join(parts)

@@ -1,0 +1,204 @@
+"""Full-integer int8 TFLite conversion and the shipped model's metadata.
+
+`python -m host_training.quantize --run runs/cnn` converts the run's best
+model with a stratified representative set of training faces, checks the int8
+model against the float one on validation, and writes `emotion_int8.tflite`
+plus `emotion_int8.json` (the sidecar the edge runtime reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from host_training.config import ConfigError, parse_config
+from host_training.data import LABELS, DataError, load_splits, representative_sample
+
+log = logging.getLogger("host_training.quantize")
+
+REPRESENTATIVE_FACES = 700
+
+
+def convert_int8(model, faces: np.ndarray) -> bytes:
+    """int8 weights, activations, input and output, calibrated on `faces`.
+
+    Integer-only ops (no float fallback), so the model runs on integer-only
+    delegates and XNNPACK's int8 kernels.
+    """
+    import tensorflow as tf
+
+    def representative():
+        for face in faces:
+            yield [face[None, :, :, None].astype(np.float32)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # Keras 3 models convert through a SavedModel; from_keras_model is
+        # deprecated for them.
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        return converter.convert()
+
+
+def convert_float(model) -> bytes:
+    """float32 TFLite of the same model, for benchmarks and comparisons."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+
+
+def keras_predict(model, faces: np.ndarray, batch: int = 256) -> np.ndarray:
+    return model.predict(faces[..., None].astype(np.float32), batch_size=batch, verbose=0)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def build_metadata(
+    *, model, config: dict, state: dict, splits, float_metrics: dict, int8_metrics: dict,
+    size_bytes: int,
+) -> dict:
+    """The sidecar JSON: the contract the edge runtime reads, and the provenance."""
+    import keras
+    import tensorflow as tf
+
+    from host_training.models import count_macs
+
+    input_size = config["data"]["input_size"]
+    return {
+        "format": 1,
+        "labels": list(LABELS),
+        "input": {
+            "size": [input_size, input_size],
+            "channels": 1,
+            "color": "gray",
+            "range": [0, 255],
+            "dtype": "int8, quantized from the tensor's own scale and zero point",
+        },
+        "preprocessing": {
+            "crop": "edge.preprocess.crop_face: square box around the detection, "
+            "margin per side, border replicated, INTER_AREA resize",
+            "margin": None,
+            "normalization": "inside the model",
+        },
+        "architecture": {
+            "name": model.name,
+            "config": config["model"],
+            "parameters": int(model.count_params()),
+            "macs": count_macs(model),
+        },
+        "size_bytes": size_bytes,
+        "training": {
+            "data": "FER-2013 " + config["data"]["path"],
+            "splits": {name: len(split) for name, split in splits.items()},
+            "validation": "PublicTest",
+            "epochs_run": state.get("epoch"),
+            "best_epoch": state.get("best_epoch"),
+            "train_seconds": round(state.get("train_seconds", 0.0)),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "config": config,
+        },
+        "metrics": {"validation": {"float": float_metrics, "int8": int8_metrics}},
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+        },
+        "git_commit": _git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host_training.quantize", description=__doc__)
+    parser.add_argument("--run", required=True, help="training run folder (holds best.keras)")
+    parser.add_argument("--out", default="models/emotion_int8.tflite", help="int8 model path")
+    parser.add_argument("--float-out", help="also write the float32 TFLite model here")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    parser.add_argument("--margin", type=float, help="crop margin to record (default: the edge's)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    from host_training.evaluate import metrics_from_predictions
+
+    run_dir, out = Path(args.run), Path(args.out)
+    try:
+        if out.exists() and not args.force:
+            raise ConfigError(f"{out} exists: pass --force to replace it, or choose --out")
+        if not (run_dir / "best.keras").is_file():
+            raise ConfigError(f"{run_dir}/best.keras not found: train first (make train)")
+        config = json.loads((run_dir / "config.json").read_text())
+        parsed = parse_config(config, str(run_dir / "config.json"))
+        state = json.loads((run_dir / "state.json").read_text())
+        splits = load_splits(
+            parsed.data.path, parsed.data.input_size, parsed.data.cache_dir,
+            parsed.data.val_fraction, parsed.train.seed,
+        )
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+
+    import keras
+
+    from edge.classifier import EmotionClassifier
+    from edge.preprocess import DEFAULT_MARGIN
+
+    model = keras.models.load_model(run_dir / "best.keras")
+    faces = representative_sample(splits["train"], REPRESENTATIVE_FACES, parsed.train.seed)
+    log.info("calibrating int8 on %d stratified training faces", len(faces))
+    tflite = convert_int8(model, faces)
+
+    val = splits["val"]
+    float_metrics = metrics_from_predictions(val.y, keras_predict(model, val.x))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = out.with_suffix(".tmp.tflite")
+    tmp_model.write_bytes(tflite)
+    metadata = build_metadata(
+        model=model, config=config, state=state, splits=splits,
+        float_metrics=float_metrics, int8_metrics={}, size_bytes=len(tflite),
+    )
+    metadata["preprocessing"]["margin"] = args.margin if args.margin else DEFAULT_MARGIN
+    tmp_meta = tmp_model.with_suffix(".json")
+    tmp_meta.write_text(json.dumps(metadata, indent=2))
+    with EmotionClassifier(tmp_model, num_threads=2) as classifier:
+        int8_metrics = metrics_from_predictions(val.y, classifier.predict_faces(val.x))
+    metadata["metrics"]["validation"]["int8"] = int8_metrics
+    tmp_model.replace(out)
+    tmp_meta.unlink()
+    out.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+    if args.float_out:
+        Path(args.float_out).write_bytes(convert_float(model))
+    drop = 100 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
+    log.info(
+        "validation accuracy: float %.2f %%, int8 %.2f %% (drop %.2f points); %s: %.0f KB",
+        100 * float_metrics["accuracy"], 100 * int8_metrics["accuracy"], drop, out,
+        len(tflite) / 1024,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Train an emotion classifier on FER-2013: `python -m host_training.train --config FILE`.
+
+Every epoch writes `last.keras` (model + optimizer state) and `state.json`, so
+`--resume` continues an interrupted run from the last finished epoch with the
+same learning-rate schedule and early-stopping counter. The best epoch by
+validation accuracy is kept as `best.keras`, which `quantize` converts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from host_training.config import Config, ConfigError, load_config, parse_config
+from host_training.data import LABELS, DataError, Split, load_splits
+
+log = logging.getLogger("host_training.train")
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.csv"
+
+
+def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
+    """Per-class loss weights, normalized to a mean of 1 over the samples."""
+    if mode == "none":
+        return None
+    counts = np.bincount(y, minlength=len(LABELS)).astype(float)
+    weights = 1.0 / counts if mode == "balanced" else 1.0 / np.sqrt(counts)
+    weights /= (weights * counts).sum() / counts.sum()
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def learning_rate(epoch: int, config: Config) -> float:
+    """Linear warm-up, then cosine decay to 1 % over the planned epochs."""
+    t = config.train
+    if epoch < t.warmup_epochs:
+        return t.learning_rate * (epoch + 1) / (t.warmup_epochs + 1)
+    progress = (epoch - t.warmup_epochs) / max(1, t.epochs - t.warmup_epochs)
+    return t.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_augmenter(config: Config):
+    """Keras preprocessing layers run in the tf.data pipeline, not in the model,
+    so the exported model carries no augmentation ops.
+
+    The layers are applied one by one rather than as a `keras.Sequential`:
+    each layer switches itself to TensorFlow inside tf.data whatever the Keras
+    backend, a Sequential container does not (it fails under the torch backend).
+    """
+    from keras import layers
+
+    a = config.augment
+    steps = []
+    if a.flip:
+        steps.append(layers.RandomFlip("horizontal"))
+    if a.rotation_deg:
+        steps.append(layers.RandomRotation(a.rotation_deg / 360.0, fill_mode="nearest"))
+    if a.shift:
+        steps.append(layers.RandomTranslation(a.shift, a.shift, fill_mode="nearest"))
+    if a.zoom:
+        steps.append(layers.RandomZoom(a.zoom, a.zoom, fill_mode="nearest"))
+    if a.brightness:
+        steps.append(layers.RandomBrightness(a.brightness, value_range=(0, 255)))
+    if a.contrast:
+        steps.append(layers.RandomContrast(a.contrast, value_range=(0, 255)))
+
+    def augment(images):
+        for step in steps:
+            images = step(images, training=True)
+        return images
+
+    return augment
+
+
+def make_datasets(splits: dict[str, Split], config: Config):
+    import tensorflow as tf
+
+    def as_float(split: Split):
+        # One-hot here, in NumPy: label smoothing needs it, and a keras.ops
+        # call inside tf.data would run on the torch backend and fail.
+        return split.x[..., None].astype(np.float32), np.eye(len(LABELS), dtype=np.float32)[split.y]
+
+    batch = config.train.batch_size
+    augment = make_augmenter(config)
+    train = (
+        tf.data.Dataset.from_tensor_slices(as_float(splits["train"]))
+        .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)
+        .batch(batch)
+        .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val = tf.data.Dataset.from_tensor_slices(as_float(splits["val"])).batch(256).prefetch(2)
+    return train, val
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Drop log rows past the last checkpointed epoch (a crash between the two)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) > epochs + 1:
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows(rows[: epochs + 1])
+
+
+def run(config: Config, resume: bool) -> Path:
+    """Train (or continue) the run in `config.train.output_dir`; returns that folder."""
+    out = Path(config.train.output_dir)
+    state_path = out / STATE_FILE
+    if state_path.exists() and not resume:
+        raise ConfigError(
+            f"{out} already holds a run: pass --resume to continue it, "
+            "or set train.output_dir to a new folder"
+        )
+    if resume and state_path.exists():
+        saved = json.loads((out / CONFIG_FILE).read_text())
+        config = parse_config(saved, str(out / CONFIG_FILE))
+        state = json.loads(state_path.read_text())
+        if state.get("finished"):
+            log.info("run in %s already finished (%d epochs)", out, state["epoch"])
+            return out
+    else:
+        state = {"epoch": 0, "best_val_accuracy": 0.0, "best_epoch": 0, "wait": 0,
+                 "train_seconds": 0.0, "finished": False}
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(out / CONFIG_FILE, config.model_dump(mode="json"))
+
+    import keras
+
+    from host_training.models import build_model
+
+    keras.utils.set_random_seed(config.train.seed + state["epoch"])
+    if config.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    splits = load_splits(
+        config.data.path, config.data.input_size, config.data.cache_dir,
+        config.data.val_fraction, config.train.seed,
+    )
+    log.info(
+        "data: %d train, %d validation faces; train classes %s",
+        len(splits["train"]), len(splits["val"]), splits["train"].counts(),
+    )
+    train_ds, val_ds = make_datasets(splits, config)
+
+    if state["epoch"] > 0:
+        log.info("resuming %s after epoch %d", out, state["epoch"])
+        model = keras.models.load_model(out / "last.keras")
+        _truncate_log(out / LOG_FILE, state["epoch"])
+    else:
+        model = build_model(
+            config.model.architecture,
+            input_size=config.data.input_size,
+            num_classes=len(LABELS),
+            **config.model.builder_kwargs(),
+        )
+        model.compile(
+            optimizer=keras.optimizers.AdamW(
+                config.train.learning_rate, weight_decay=config.train.weight_decay
+            ),
+            loss=keras.losses.CategoricalCrossentropy(
+                label_smoothing=config.train.label_smoothing
+            ),
+            metrics=["accuracy"],
+        )
+    log.info("model %s: %d parameters", model.name, model.count_params())
+
+    class RunState(keras.callbacks.Callback):
+        """Checkpoint, best model, early stopping: all persisted per epoch."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            val_acc = float(logs["val_accuracy"])
+            state["epoch"] = epoch + 1
+            state["train_seconds"] += time.monotonic() - self.started
+            if val_acc > state["best_val_accuracy"]:
+                state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, wait=0)
+                self.model.save(out / "best.keras")
+            else:
+                state["wait"] += 1
+            self.model.save(out / "last.keras")
+            if state["wait"] >= config.train.patience:
+                log.info("no improvement for %d epochs: stopping", state["wait"])
+                self.model.stop_training = True
+                state["finished"] = True
+            _write_json_atomic(state_path, state)
+
+    weights = class_weights(splits["train"].y, config.train.class_weight)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.train.epochs,
+        initial_epoch=state["epoch"],
+        class_weight=weights,
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(lambda e: learning_rate(e, config)),
+            RunState(),
+            keras.callbacks.CSVLogger(str(out / LOG_FILE), append=True),
+        ],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    state["finished"] = True
+    _write_json_atomic(state_path, state)
+    log.info(
+        "done: best validation accuracy %.4f at epoch %d, %.0f s of training",
+        state["best_val_accuracy"], state["best_epoch"], state["train_seconds"],
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host_training.train", description=__doc__)
+    parser.add_argument("--config", help="TOML config (see host_training/configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--output-dir", help="override train.output_dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config)
+        if args.epochs is not None:
+            config.train.epochs = args.epochs
+        if args.output_dir is not None:
+            config.train.output_dir = args.output_dir
+        run(config, args.resume)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.preprocess import DEFAULT_MARGIN, crop_face
+from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN, crop_face
 
 
 class ModelError(RuntimeError):
@@ -29,9 +29,7 @@ def load_interpreter_class():
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
-            raise ModelError(
-                "no TFLite runtime installed: pip install ai-edge-litert"
-            ) from None
+            raise ModelError("no TFLite runtime installed: pip install ai-edge-litert") from None
     return Interpreter
 
 
@@ -83,7 +81,9 @@ class EmotionClassifier:
         meta_path = Path(metadata_path) if metadata_path else self.model_path.with_suffix(".json")
         self.metadata = read_metadata(meta_path)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
-        self.margin = float(self.metadata.get("preprocessing", {}).get("margin") or DEFAULT_MARGIN)
+        framing = self.metadata.get("preprocessing", {})
+        self.margin = float(framing.get("margin", DEFAULT_MARGIN))
+        self.lift = float(framing.get("lift", DEFAULT_LIFT))
         interpreter_class = load_interpreter_class()
         try:
             self._interpreter = interpreter_class(
@@ -183,7 +183,7 @@ class EmotionClassifier:
         size = self.input_size
         if not len(boxes):
             return np.zeros((0, size, size), np.uint8)
-        return np.stack([crop_face(image, box, size, self.margin) for box in boxes])
+        return np.stack([crop_face(image, box, size, self.margin, self.lift) for box in boxes])
 
     def classify(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Probabilities for each (x, y, w, h) box in a BGR or gray image."""

@@ -12,10 +12,14 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-# FER-2013 faces are framed a little wider than a BlazeFace box (forehead and
-# chin are in the picture); 0.25 of the box side on each side matches them
-# (measured on the demo clip, where the true FER frame of every face is known).
-DEFAULT_MARGIN = 0.25
+# FER-2013 faces are framed a little wider than a BlazeFace box, and higher
+# (more forehead, less neck). Measured on 400 PublicTest faces drawn at 240 px
+# in a 640x480 frame (396 detected): the FER square is the box side grown by
+# 0.100 on each side (median; IQR 0.055-0.152), centred 0.107 of the side
+# above the box centre. Cropping the same way shows the model faces framed
+# as in training.
+DEFAULT_MARGIN = 0.10
+DEFAULT_LIFT = 0.10
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -32,16 +36,17 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def square_box(
-    box: Sequence[float], margin: float = DEFAULT_MARGIN
+    box: Sequence[float], margin: float = DEFAULT_MARGIN, lift: float = DEFAULT_LIFT
 ) -> tuple[int, int, int, int]:
-    """Square (x, y, side, side) around the centre of an (x, y, w, h) box.
+    """Square (x, y, side, side) around an (x, y, w, h) box.
 
     The side is the longer box side grown by `margin` of it on each side, so a
-    face keeps its aspect ratio (stretching a face changes its expression).
+    face keeps its aspect ratio (stretching a face changes its expression);
+    the centre moves up by `lift` of the box side.
     """
     x, y, w, h = (float(v) for v in box)
     side = max(w, h) * (1.0 + 2.0 * margin)
-    cx, cy = x + w / 2.0, y + h / 2.0
+    cx, cy = x + w / 2.0, y + h / 2.0 - lift * max(w, h)
     left, top = round(cx - side / 2.0), round(cy - side / 2.0)
     side_px = max(1, round(side))
     return left, top, side_px, side_px
@@ -52,6 +57,7 @@ def crop_face(
     box: Sequence[float] | None = None,
     size: int = 48,
     margin: float = DEFAULT_MARGIN,
+    lift: float = DEFAULT_LIFT,
 ) -> np.ndarray:
     """Square grayscale uint8 face patch of `size` x `size`.
 
@@ -62,7 +68,7 @@ def crop_face(
     """
     gray = to_gray(image)
     if box is not None:
-        left, top, side, _ = square_box(box, margin)
+        left, top, side, _ = square_box(box, margin, lift)
         height, width = gray.shape
         pad_left, pad_top = max(0, -left), max(0, -top)
         pad_right = max(0, left + side - width)

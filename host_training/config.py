@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edge.config import describe_validation_error
 from host_training.models import ARCHITECTURES
 
 
@@ -107,15 +108,3 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, key first: 'train.epochs: Input should be ...'."""
-    parts = []
-    for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see the example config)"
-        parts.append(f"{key}: {message}" if key else message)
-    return "; ".join(parts)

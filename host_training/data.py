@@ -70,9 +70,7 @@ def label_index(name: str) -> int:
 
 def _is_class_folder_root(path: Path) -> bool:
     subdirs = [p for p in path.iterdir() if p.is_dir()]
-    return bool(subdirs) and all(
-        p.name.lower() in LABELS or p.name.isdigit() for p in subdirs
-    )
+    return bool(subdirs) and all(p.name.lower() in LABELS or p.name.isdigit() for p in subdirs)
 
 
 def _read_class_folders(root: Path, size: int) -> Split:
@@ -107,7 +105,7 @@ def _read_csv(path: Path, size: int) -> dict[str, Split]:
             try:
                 emotion = int(row["emotion"])
                 pixels = np.array(row["pixels"].split(), dtype=np.uint8)
-                side = int(round(len(pixels) ** 0.5))
+                side = round(len(pixels) ** 0.5)
                 if side * side != len(pixels) or not 0 <= emotion < len(CSV_LABELS):
                     raise ValueError
             except (ValueError, TypeError, AttributeError, OverflowError):
@@ -115,7 +113,7 @@ def _read_csv(path: Path, size: int) -> dict[str, Split]:
                     f"{path}:{line_no}: malformed row (need an emotion 0..6 and a square "
                     "number of space-separated pixel values 0..255); fix or drop the row"
                 ) from None
-            split = CSV_USAGE_TO_SPLIT.get((row.get("Usage") or "Training").strip(), None)
+            split = CSV_USAGE_TO_SPLIT.get((row.get("Usage") or "Training").strip())
             if split is None:
                 raise DataError(
                     f"{path}:{line_no}: unknown Usage {row.get('Usage')!r}; "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN
 from host_training.config import ConfigError, parse_config
 from host_training.data import LABELS, DataError, load_splits, representative_sample
 
@@ -77,7 +78,13 @@ def _git_commit() -> str | None:
 
 
 def build_metadata(
-    *, model, config: dict, state: dict, splits, float_metrics: dict, int8_metrics: dict,
+    *,
+    model,
+    config: dict,
+    state: dict,
+    splits,
+    float_metrics: dict,
+    int8_metrics: dict,
     size_bytes: int,
 ) -> dict:
     """The sidecar JSON: the contract the edge runtime reads, and the provenance."""
@@ -98,9 +105,11 @@ def build_metadata(
             "dtype": "int8, quantized from the tensor's own scale and zero point",
         },
         "preprocessing": {
-            "crop": "edge.preprocess.crop_face: square box around the detection, "
-            "margin per side, border replicated, INTER_AREA resize",
-            "margin": None,
+            "crop": "edge.preprocess.crop_face: square around the detection box, grown "
+            "by margin x side on each side, centre lifted by lift x side, border "
+            "replicated, INTER_AREA resize",
+            "margin": DEFAULT_MARGIN,
+            "lift": DEFAULT_LIFT,
             "normalization": "inside the model",
         },
         "architecture": {
@@ -138,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="models/emotion_int8.tflite", help="int8 model path")
     parser.add_argument("--float-out", help="also write the float32 TFLite model here")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    parser.add_argument("--margin", type=float, help="crop margin to record (default: the edge's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -154,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         parsed = parse_config(config, str(run_dir / "config.json"))
         state = json.loads((run_dir / "state.json").read_text())
         splits = load_splits(
-            parsed.data.path, parsed.data.input_size, parsed.data.cache_dir,
-            parsed.data.val_fraction, parsed.train.seed,
+            parsed.data.path,
+            parsed.data.input_size,
+            parsed.data.cache_dir,
+            parsed.data.val_fraction,
+            parsed.train.seed,
         )
     except (ConfigError, DataError, FileNotFoundError) as exc:
         log.error("%s", exc)
@@ -164,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from edge.classifier import EmotionClassifier
-    from edge.preprocess import DEFAULT_MARGIN
 
     model = keras.models.load_model(run_dir / "best.keras")
     faces = representative_sample(splits["train"], REPRESENTATIVE_FACES, parsed.train.seed)
@@ -177,10 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp_model = out.with_suffix(".tmp.tflite")
     tmp_model.write_bytes(tflite)
     metadata = build_metadata(
-        model=model, config=config, state=state, splits=splits,
-        float_metrics=float_metrics, int8_metrics={}, size_bytes=len(tflite),
+        model=model,
+        config=config,
+        state=state,
+        splits=splits,
+        float_metrics=float_metrics,
+        int8_metrics={},
+        size_bytes=len(tflite),
     )
-    metadata["preprocessing"]["margin"] = args.margin if args.margin else DEFAULT_MARGIN
     tmp_meta = tmp_model.with_suffix(".json")
     tmp_meta.write_text(json.dumps(metadata, indent=2))
     with EmotionClassifier(tmp_model, num_threads=2) as classifier:
@@ -194,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     drop = 100 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
     log.info(
         "validation accuracy: float %.2f %%, int8 %.2f %% (drop %.2f points); %s: %.0f KB",
-        100 * float_metrics["accuracy"], 100 * int8_metrics["accuracy"], drop, out,
+        100 * float_metrics["accuracy"],
+        100 * int8_metrics["accuracy"],
+        drop,
+        out,
         len(tflite) / 1024,
     )
     return 0

@@ -137,8 +137,14 @@ def run(config: Config, resume: bool) -> Path:
             log.info("run in %s already finished (%d epochs)", out, state["epoch"])
             return out
     else:
-        state = {"epoch": 0, "best_val_accuracy": 0.0, "best_epoch": 0, "wait": 0,
-                 "train_seconds": 0.0, "finished": False}
+        state = {
+            "epoch": 0,
+            "best_val_accuracy": 0.0,
+            "best_epoch": 0,
+            "wait": 0,
+            "train_seconds": 0.0,
+            "finished": False,
+        }
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(out / CONFIG_FILE, config.model_dump(mode="json"))
 
@@ -151,12 +157,17 @@ def run(config: Config, resume: bool) -> Path:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     splits = load_splits(
-        config.data.path, config.data.input_size, config.data.cache_dir,
-        config.data.val_fraction, config.train.seed,
+        config.data.path,
+        config.data.input_size,
+        config.data.cache_dir,
+        config.data.val_fraction,
+        config.train.seed,
     )
     log.info(
         "data: %d train, %d validation faces; train classes %s",
-        len(splits["train"]), len(splits["val"]), splits["train"].counts(),
+        len(splits["train"]),
+        len(splits["val"]),
+        splits["train"].counts(),
     )
     train_ds, val_ds = make_datasets(splits, config)
 
@@ -175,9 +186,7 @@ def run(config: Config, resume: bool) -> Path:
             optimizer=keras.optimizers.AdamW(
                 config.train.learning_rate, weight_decay=config.train.weight_decay
             ),
-            loss=keras.losses.CategoricalCrossentropy(
-                label_smoothing=config.train.label_smoothing
-            ),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing),
             metrics=["accuracy"],
         )
     log.info("model %s: %d parameters", model.name, model.count_params())
@@ -222,7 +231,9 @@ def run(config: Config, resume: bool) -> Path:
     _write_json_atomic(state_path, state)
     log.info(
         "done: best validation accuracy %.4f at epoch %d, %.0f s of training",
-        state["best_val_accuracy"], state["best_epoch"], state["train_seconds"],
+        state["best_val_accuracy"],
+        state["best_epoch"],
+        state["train_seconds"],
     )
     return out
 

@@ -1,0 +1,60 @@
+# Two commands: `make run` (the pipeline on the camera, else the demo clip) and
+# `make test`. Both create the virtual environment .venv when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+OUT ?= out
+
+.PHONY: run test lint format train quantize evaluate demo-clip clean
+
+# The Pi-side runtime only (no TensorFlow).
+$(VENV)/.edge-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# Runtime + training + test tools.
+$(VENV)/.dev-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	touch $(VENV)/.edge-installed $@
+
+run: $(VENV)/.edge-installed
+	$(BIN)/emotion-edge run --source auto --display auto --overwrite \
+		--record $(OUT)/annotated.mp4 --events $(OUT)/events.jsonl --stats $(OUT)/stats.jsonl
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+data/fer2013/train:
+	mkdir -p data/fer2013
+	tar -xzf $(SHARED)/datasets/fer2013/fer2013-train-publictest.tar.gz -C data/fer2013
+
+# Training uses Keras' torch backend when torch is installed (1.5x faster than
+# TensorFlow on this CPU, measured); the saved .keras files are backend-neutral.
+train: $(VENV)/.dev-installed data/fer2013/train
+	KERAS_BACKEND=$$($(BIN)/python -c 'import torch' 2>/dev/null && echo torch || echo tensorflow) \
+		$(BIN)/python -m host_training.train --config host_training/configs/cnn.toml --resume
+
+quantize: $(VENV)/.dev-installed
+	$(BIN)/python -m host_training.quantize --run runs/cnn --out models/emotion_int8.tflite \
+		--float-out runs/cnn/emotion_float32.tflite --force
+
+evaluate: $(VENV)/.dev-installed data/fer2013/train
+	$(BIN)/python -m host_training.evaluate models/emotion_int8.tflite data/fer2013 \
+		--out docs/evaluation --log runs/cnn/log.csv
+
+demo-clip: $(VENV)/.edge-installed data/fer2013/train
+	$(BIN)/python scripts/make_demo_clip.py --data data/fer2013/test
+
+clean:
+	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,277 @@
+"""`emotion-edge` (also `python -m edge`): run, image, info, check-config.
+
+Errors a user can fix (a missing camera, a corrupt model, a typo in the
+config, an unreadable image) end in one line that says what and how to fix
+it, and a non-zero exit: 2 for bad input, 1 for a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+# Native libraries (LiteRT, mediapipe's absl/glog) log INFO lines to stderr at
+# import; keep their warnings and errors, drop the chatter. Must be set before
+# they are imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+from edge.config import ConfigError, RunConfig, load_config
+
+log = logging.getLogger("edge")
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+# Command-line options of `run` and the config keys they override.
+RUN_OVERRIDES = {
+    "source": "source.name",
+    "realtime": "source.realtime",
+    "width": "source.width",
+    "height": "source.height",
+    "detector": "detector.name",
+    "detector_model": "detector.model",
+    "model": "classifier.model",
+    "threads": "classifier.num_threads",
+    "display": "output.display",
+    "fullscreen": "output.fullscreen",
+    "record": "output.record",
+    "events": "output.events",
+    "stats": "output.stats",
+    "stats_interval": "output.stats_interval",
+    "overwrite": "output.overwrite",
+    "max_frames": "run.max_frames",
+    "duration": "run.duration",
+}
+
+
+def setup_logging(level: str) -> None:
+    if os.environ.get("JOURNAL_STREAM"):
+        # Under systemd the journal stamps each line itself: no timestamps here.
+        fmt = "%(levelname)s %(name)s: %(message)s"
+    else:
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format=fmt,
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from edge.classifier import ModelError
+    from edge.detectors import DetectorError
+    from edge.sinks import SinkError
+    from edge.sources import SourceError
+
+    return ConfigError, ModelError, DetectorError, SinkError, SourceError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emotion-edge",
+        description="Real-time facial-emotion recognition for the Raspberry Pi.",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the live pipeline",
+        description="Capture, detect, classify and show or record.",
+    )
+    run.add_argument("--config", help="TOML config file; options below override it")
+    run.add_argument(
+        "--source",
+        help="auto, demo, picamera2, webcam index (0), video file, "
+        "image or folder, rtsp/http URL (default auto)",
+    )
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        default=None,
+        help="play a file at its FPS and drop frames, like a camera",
+    )
+    run.add_argument("--width", type=int, help="camera width (default 640)")
+    run.add_argument("--height", type=int, help="camera height (default 480)")
+    run.add_argument("--detector", help="mediapipe (default) or haar")
+    run.add_argument("--detector-model", help="face detection model file")
+    run.add_argument("--model", help="emotion model (.tflite with its .json beside it)")
+    run.add_argument("--threads", type=int, help="classifier interpreter threads (default 2)")
+    run.add_argument("--display", help="auto (default), window, none, drm")
+    run.add_argument("--fullscreen", action="store_true", default=None)
+    run.add_argument("--record", help="write the annotated video to this file (.mp4, .avi)")
+    run.add_argument("--events", help="write one JSON line per frame to this file, or - for stdout")
+    run.add_argument("--stats", help="write the periodic stats as JSON lines to this file")
+    run.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace existing --record/--events/--stats files",
+    )
+    run.add_argument("--max-frames", type=int, help="stop after N frames")
+    run.add_argument("--duration", type=float, help="stop after S seconds")
+    run.add_argument(
+        "--no-smoothing", action="store_true", help="turn off per-face probability smoothing"
+    )
+
+    image = commands.add_parser("image", help="annotate photos, one JSON line per image")
+    image.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    image.add_argument("--out", type=Path, help="write annotated copies into this folder")
+    image.add_argument("--overwrite", action="store_true", help="replace files in --out")
+    image.add_argument("--config", help="TOML config file (detector and classifier)")
+    image.add_argument("--detector", help="mediapipe (default) or haar")
+    image.add_argument("--model", help="emotion model (.tflite)")
+
+    info = commands.add_parser("info", help="which runtimes, detectors and cameras are available")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file", help="TOML config file")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    values = {
+        key: getattr(args, name)
+        for name, key in RUN_OVERRIDES.items()
+        if getattr(args, name, None) is not None
+    }
+    if getattr(args, "no_smoothing", False):
+        values["tracking.smoothing"] = False
+    return values
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.pipeline import Pipeline
+
+    config = load_config(args.config, _overrides(args))
+    Pipeline(config).run()
+    for what, path in (
+        ("annotated video", config.output.record),
+        ("events", config.output.events),
+        ("stats", config.output.stats),
+    ):
+        if path and path != "-":
+            log.info("%s: %s", what, path)
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from edge.classifier import EmotionClassifier
+    from edge.detectors import make_detector
+    from edge.photos import annotate_images
+
+    overrides = {
+        k: v
+        for k, v in (("detector.name", args.detector), ("classifier.model", args.model))
+        if v is not None
+    }
+    config = load_config(args.config, overrides)
+    for path in args.paths:
+        if not path.exists():
+            raise ConfigError(f"{path} not found: pass image files or folders")
+    with (
+        make_detector(config.detector) as detector,
+        EmotionClassifier(config.classifier.model, config.classifier.num_threads) as classifier,
+    ):
+        done, failed = annotate_images(args.paths, detector, classifier, args.out, args.overwrite)
+    log.info(
+        "%d image(s) analysed, %d unreadable%s",
+        done,
+        failed,
+        f"; annotated copies in {args.out}" if args.out else "",
+    )
+    return EXIT_BAD_INPUT if failed and not done else 0
+
+
+def probe() -> dict:
+    """What this machine offers, without opening anything that takes long."""
+    from edge.classifier import ModelError, read_metadata, runtime_name
+    from edge.sinks.window import display_available
+
+    config = RunConfig()
+    found: dict = {
+        "tflite_runtime": runtime_name(),
+        "detectors": {
+            "mediapipe": importlib.util.find_spec("mediapipe") is not None,
+            "haar": True,
+        },
+        "picamera2": importlib.util.find_spec("picamera2") is not None,
+        "webcams": sorted(str(p) for p in Path("/dev").glob("video*")),
+        "display": display_available(),
+        "model": config.classifier.model,
+    }
+    try:
+        meta = read_metadata(Path(config.classifier.model).with_suffix(".json"))
+        found["labels"] = meta["labels"]
+        found["model_validation"] = meta.get("metrics", {}).get("validation", {})
+    except ModelError as exc:
+        found["model_error"] = str(exc)
+    if found["picamera2"]:
+        try:
+            from picamera2 import Picamera2
+
+            found["pi_cameras"] = [c.get("Model") for c in Picamera2.global_camera_info()]
+        except Exception as exc:
+            found["pi_cameras"] = f"error: {exc}"
+    return found
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    found = probe()
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    for key, value in found.items():
+        print(f"{key:18} {value}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: ok")
+    log.debug("effective config: %s", config.model_dump())
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "image": cmd_image, "info": cmd_info, "check-config": cmd_check_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        import cv2
+
+        cv2.setLogLevel(2)  # errors only: a missing webcam is our message, not OpenCV's
+    except (ImportError, AttributeError):
+        pass
+    from edge.pipeline import PipelineError
+
+    try:
+        return COMMANDS[args.command](args)
+    except _user_errors() as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except PipelineError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Run configuration: TOML file, validated at start-up, with command-line overrides.
+
+Unknown keys and wrong types are errors that name the key, so one typo in
+/etc/emotion-edge/config.toml cannot silently run with a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+DEMO_CLIP = REPO_ROOT / "assets" / "demo" / "faces.mp4"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Section):
+    name: str = Field("auto", description="auto, demo, picamera2, a webcam index, a path or URL")
+    realtime: bool = Field(False, description="pace a file at its FPS and drop, like a camera")
+    width: int = Field(640, ge=16)
+    height: int = Field(480, ge=16)
+    fps: float = Field(30.0, gt=0)
+
+
+class DetectorConfig(_Section):
+    name: Literal["mediapipe", "haar"] = "mediapipe"
+    model: str = str(MODELS_DIR / "face_detection_short_range.tflite")
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    min_face: int = Field(32, ge=8, description="smallest face side in pixels")
+
+
+class ClassifierConfig(_Section):
+    model: str = str(MODELS_DIR / "emotion_int8.tflite")
+    num_threads: int = Field(2, ge=1, le=64)
+
+
+class TrackingConfig(_Section):
+    smoothing: bool = True
+    alpha: float = Field(0.4, gt=0, le=1, description="weight of the newest frame")
+    iou: float = Field(0.3, gt=0, lt=1)
+    max_missed: int = Field(5, ge=0)
+
+
+class OutputConfig(_Section):
+    display: Literal["auto", "window", "none", "drm"] = "auto"
+    fullscreen: bool = False
+    record: str = ""
+    events: str = ""
+    stats: str = ""
+    stats_interval: float = Field(5.0, gt=0)
+    overwrite: bool = False
+
+
+class RunLimits(_Section):
+    max_frames: int = Field(0, ge=0, description="0: no limit")
+    duration: float = Field(0.0, ge=0, description="seconds; 0: no limit")
+
+
+class RunConfig(_Section):
+    source: SourceConfig = SourceConfig()
+    detector: DetectorConfig = DetectorConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    output: OutputConfig = OutputConfig()
+    run: RunLimits = RunLimits()
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """'output.display: Input should be ...; x: unknown key' on one line."""
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `emotion-edge run --help` lists them)"
+        parts.append(f"{key}: {message}" if key else message)
+    return "; ".join(parts)
+
+
+def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The config file (or the defaults) with `overrides` ('section.key': value) applied."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        raw[section][key] = value
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None

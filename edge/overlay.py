@@ -1,0 +1,67 @@
+"""Drawing results onto a frame: boxes, labels with confidence, and a small HUD.
+
+Drawn on a copy for the outputs; the frame the stages saw is never changed.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.frames import Result
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+# One colour per label (BGR), so a glance at the screen tells the mood.
+LABEL_COLORS = {
+    "angry": (40, 40, 230),
+    "disgust": (40, 140, 60),
+    "fear": (160, 60, 160),
+    "happy": (40, 200, 250),
+    "neutral": (200, 200, 200),
+    "sad": (200, 120, 40),
+    "surprise": (40, 160, 250),
+}
+
+
+def color_for(label: str) -> tuple[int, int, int]:
+    if label in LABEL_COLORS:
+        return LABEL_COLORS[label]
+    seed = sum(label.encode())
+    return (seed * 67 % 200 + 55, seed * 131 % 200 + 55, seed * 29 % 200 + 55)
+
+
+def _text_box(image, text, origin, scale, color, thickness=1):
+    (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
+    x, y = origin
+    cv2.rectangle(image, (x, y - h - base - 2), (x + w + 4, y + 2), color, cv2.FILLED)
+    ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+    cv2.putText(image, text, (x + 2, y - base + 1), FONT, scale, ink, thickness, cv2.LINE_AA)
+
+
+def draw_faces(image: np.ndarray, result: Result) -> None:
+    """Box, `label 87%` and track id of each face, in place."""
+    scale = max(0.45, min(image.shape[:2]) / 900)
+    thickness = max(1, round(scale * 2))
+    for face in result.faces:
+        x, y, w, h = face.box
+        color = color_for(face.label)
+        cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
+        text = f"{face.label} {100 * face.confidence:.0f}%  #{face.track}"
+        _text_box(image, text, (x, max(y, 20)), scale, color, max(1, thickness - 1))
+
+
+def draw_hud(image: np.ndarray, fps: float, latency_ms: float, faces: int) -> None:
+    """Top-left line with the processed FPS, latency and face count, in place."""
+    scale = max(0.45, min(image.shape[:2]) / 1000)
+    text = f"{fps:4.1f} fps  {latency_ms:5.1f} ms  {faces} face{'s' if faces != 1 else ''}"
+    _text_box(image, text, (6, 8 + round(24 * scale)), scale, (30, 30, 30))
+
+
+def annotate(image: np.ndarray, result: Result, fps: float | None = None) -> np.ndarray:
+    """An annotated copy of `image` (BGR; gray input becomes BGR)."""
+    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    draw_faces(out, result)
+    if fps is not None:
+        draw_hud(out, fps, result.latency_ms, len(result.faces))
+    return out

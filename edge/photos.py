@@ -1,0 +1,81 @@
+"""Photo mode: annotate image files and report their faces, one JSON line each.
+
+For photographs there is no time axis, so no tracking and no smoothing: each
+image is detected and classified on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from edge.classifier import EmotionClassifier
+from edge.detectors import Detector
+from edge.frames import Frame, Result
+from edge.overlay import annotate
+from edge.pipeline import build_faces
+from edge.sinks.base import SinkError
+from edge.sources.base import FrameError
+from edge.sources.images import list_images, read_image
+
+log = logging.getLogger(__name__)
+
+
+def analyze_image(image: np.ndarray, detector: Detector, classifier: EmotionClassifier) -> Result:
+    """Faces in one BGR image, classified; track ids are 1..n in detection order."""
+    detections = detector.detect(image)
+    probs = classifier.classify(image, [d.box for d in detections])
+    tracks = [(i + 1, p) for i, p in enumerate(probs)]
+    return Result(Frame(image, 0, 0.0), build_faces(detections, probs, tracks, classifier.labels))
+
+
+def annotate_images(
+    paths: Iterable[Path],
+    detector: Detector,
+    classifier: EmotionClassifier,
+    out_dir: Path | None,
+    overwrite: bool = False,
+    stream: TextIO = sys.stdout,
+) -> tuple[int, int]:
+    """One JSON line per image to `stream`; annotated copies into `out_dir`.
+
+    Returns (images done, images that could not be read). An unreadable file
+    is reported and skipped; the inputs are never written to.
+    """
+    files = [file for path in paths for file in list_images(Path(path))]
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        inputs = {f.resolve() for f in files}
+    done = failed = 0
+    for path in files:
+        try:
+            image = read_image(path)
+        except FrameError as exc:
+            log.error("%s", exc)
+            failed += 1
+            continue
+        result = analyze_image(image, detector, classifier)
+        record = {"path": str(path), "faces": [face.to_json() for face in result.faces]}
+        if out_dir is not None:
+            target = out_dir / path.name
+            if target.resolve() in inputs:
+                raise SinkError(f"{target} is an input image: choose another --out folder")
+            if target.exists() and not overwrite:
+                raise SinkError(f"{target} exists: choose another --out or pass --overwrite")
+            ok, data = cv2.imencode(target.suffix or ".jpg", annotate(image, result))
+            if not ok:
+                target = target.with_suffix(".jpg")
+                ok, data = cv2.imencode(".jpg", annotate(image, result))
+            data.tofile(target)
+            record["annotated"] = str(target)
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+        done += 1
+    return done, failed

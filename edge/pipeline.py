@@ -1,0 +1,397 @@
+"""The pipeline: capture -> detect + classify -> render/output, each on its own thread.
+
+    Source --read--> [LatestSlot] --> detect, crop, classify, track --> [LatestSlot] --> sinks
+
+A live source (camera, stream, `--realtime` file) hands frames over through a
+slot that keeps only the newest frame and counts the ones it replaced, so the
+screen shows the present, late by at most one frame, never a growing backlog.
+A file processed offline waits instead, so every frame is processed.
+
+One stop event ends everything: Ctrl-C, SIGTERM, `q` in the window, the end
+of a file, or a limit. Every wait has a timeout, and the threads are joined
+with a deadline, so the process exits within about two seconds.
+
+Run it with `emotion-edge run`, `python -m edge run` or `python edge/pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python edge/pipeline.py`: make `edge` importable
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edge.classifier import EmotionClassifier
+from edge.config import RunConfig
+from edge.detectors import Detector, make_detector
+from edge.frames import Closed, Face, Frame, LatestSlot, Result
+from edge.overlay import annotate
+from edge.sinks import Sink, make_sinks
+from edge.sinks.events import JsonLinesWriter
+from edge.sources import FrameError, Source, SourceError, SourceLost, open_source
+from edge.stats import Stats, format_line
+from edge.tracking import Tracker
+
+log = logging.getLogger("edge.pipeline")
+
+POLL_S = 0.2  # the longest any thread waits before looking at the stop event
+JOIN_DEADLINE_S = 1.5
+RECONNECT_BACKOFF_S = (0.5, 1, 2, 4, 8, 15)
+
+
+class PipelineError(RuntimeError):
+    """A stage failed; the pipeline stopped."""
+
+
+def build_faces(detections, probs: np.ndarray, tracks, labels) -> list[Face]:
+    faces = []
+    for detection, (track_id, smoothed) in zip(detections, tracks, strict=True):
+        best = int(np.argmax(smoothed))
+        faces.append(
+            Face(
+                box=detection.box,
+                score=detection.score,
+                label=labels[best],
+                confidence=float(smoothed[best]),
+                probs={label: float(p) for label, p in zip(labels, smoothed, strict=True)},
+                track=track_id,
+            )
+        )
+    return faces
+
+
+class Pipeline:
+    """Wires a source, a detector, the classifier and sinks on three threads.
+
+    Components not given are built from `config` when `run` starts; tests and
+    the benchmark pass their own. `on_stats` is called with each periodic
+    snapshot (the systemd notifier and the web page listen there), and
+    `on_result` with every processed result.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        source: Source | None = None,
+        detector: Detector | None = None,
+        classifier: EmotionClassifier | None = None,
+        sinks: list[Sink] | None = None,
+        on_stats: Callable[[dict], None] | None = None,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.detector = detector
+        self.classifier = classifier
+        self.sinks = sinks
+        self.on_stats = on_stats
+        self.on_result = on_result
+        self.stop_event = threading.Event()
+        self.stats = Stats()
+        self._errors: list[BaseException] = []
+        self._stats_writer: JsonLinesWriter | None = None
+        self._last_report = 0.0
+
+    def stop(self) -> None:
+        """Ask every stage to finish; safe from any thread or a signal handler."""
+        self.stop_event.set()
+
+    # -- stages ---------------------------------------------------------------
+
+    def _reconnect(self, source: Source, reason: Exception) -> bool:
+        log.warning("%s; reopening", reason)
+        for delay in itertools.chain(
+            RECONNECT_BACKOFF_S, itertools.repeat(RECONNECT_BACKOFF_S[-1])
+        ):
+            if self.stop_event.wait(delay):
+                return False
+            try:
+                source.reopen()
+            except SourceError as exc:
+                log.warning("reopen failed (%s); next try in %.0f s", exc, delay)
+                continue
+            log.info("%s reopened", source.description)
+            return True
+        return False  # unreachable: the backoff repeats until a stop
+
+    def _capture(self, source: Source, slot: LatestSlot[Frame]) -> None:
+        limits = self.config.run
+        pace = self.config.source.realtime and not source.live
+        interval = 1.0 / (source.fps or self.config.source.fps)
+        start = time.monotonic()
+        index = 0
+        try:
+            while not self.stop_event.is_set():
+                if limits.max_frames and index >= limits.max_frames:
+                    break
+                if limits.duration and time.monotonic() - start >= limits.duration:
+                    break
+                if pace:
+                    # A file played like a camera: frame i exists at start + i/fps.
+                    delay = start + index * interval - time.monotonic()
+                    if delay > 0 and self.stop_event.wait(delay):
+                        break
+                t0 = time.perf_counter()
+                try:
+                    captured = source.read()
+                except FrameError as exc:
+                    self.stats.decode_error()
+                    log.warning("%s; skipped", exc)
+                    index += 1
+                    continue
+                except SourceLost as exc:
+                    if not self._reconnect(source, exc):
+                        break
+                    continue
+                if captured is None:
+                    log.info("%s ended after %d frames", source.description, index)
+                    break
+                capture_ms = (time.perf_counter() - t0) * 1000.0
+                image, t_sensor = captured
+                frame = Frame(
+                    image, index, t_sensor or time.monotonic(), source.description, capture_ms
+                )
+                index += 1
+                self.stats.captured_frame(capture_ms)
+                while not slot.put(frame, timeout=POLL_S):
+                    if self.stop_event.is_set():
+                        return
+        except Closed:
+            pass
+        finally:
+            slot.close()
+
+    def _infer(
+        self,
+        detector: Detector,
+        classifier: EmotionClassifier,
+        inbox: LatestSlot[Frame],
+        outbox: LatestSlot[Result],
+    ) -> None:
+        tracking = self.config.tracking
+        tracker = Tracker(
+            tracking.alpha if tracking.smoothing else 1.0, tracking.iou, tracking.max_missed
+        )
+        labels = classifier.labels
+        try:
+            while True:
+                frame = inbox.get(timeout=POLL_S)
+                if frame is None:
+                    if self.stop_event.is_set():
+                        break
+                    continue
+                t0 = time.perf_counter()
+                detections = detector.detect(frame.image)
+                t1 = time.perf_counter()
+                boxes = [d.box for d in detections]
+                probs = classifier.classify(frame.image, boxes)
+                tracks = tracker.update(boxes, probs)
+                t2 = time.perf_counter()
+                result = Result(
+                    frame,
+                    build_faces(detections, probs, tracks, labels),
+                    {
+                        "capture": frame.capture_ms,
+                        "detect": (t1 - t0) * 1e3,
+                        "classify": (t2 - t1) * 1e3,
+                    },
+                )
+                while not outbox.put(result, timeout=POLL_S):
+                    if self.stop_event.is_set():
+                        return
+        except Closed:
+            pass
+        finally:
+            outbox.close()
+
+    def _output(self, sinks: list[Sink], inbox: LatestSlot[Result]) -> None:
+        image_sinks = [s for s in sinks if s.needs_image]
+        other_sinks = [s for s in sinks if not s.needs_image]
+        try:
+            while True:
+                result = inbox.get(timeout=POLL_S)
+                if result is None:
+                    if self.stop_event.is_set():
+                        break
+                    self._report()
+                    continue
+                t0 = time.perf_counter()
+                if image_sinks:
+                    fps = self.stats.process_rate.rate()
+                    annotated = annotate(result.frame.image, result, fps)
+                    for sink in image_sinks:
+                        sink.write(result, annotated)
+                result.stage_ms["render"] = (time.perf_counter() - t0) * 1e3
+                result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
+                for sink in other_sinks:
+                    sink.write(result, None)
+                self.stats.processed_frame(
+                    result.stage_ms, result.latency_ms, [f.label for f in result.faces]
+                )
+                if self.on_result is not None:
+                    self.on_result(result)
+                if any(s.stop_requested for s in sinks):
+                    log.info(
+                        "stop requested from the %s",
+                        next(s.name for s in sinks if s.stop_requested),
+                    )
+                    self.stop()
+                self._report()
+        except Closed:
+            pass
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < self.config.output.stats_interval:
+            return
+        self._last_report = now
+        snap = self.stats.snapshot()
+        log.info("%s", format_line(snap))
+        if self._stats_writer is not None:
+            self._stats_writer.write({"type": "stats", **snap})
+        if self.on_stats is not None:
+            self.on_stats(snap)
+
+    def _guard(self, stage: Callable, *args) -> None:
+        """Run a stage; an unexpected error stops the whole pipeline and is re-raised."""
+        try:
+            stage(*args)
+        except BaseException as exc:
+            log.exception("%s stage failed", stage.__name__.strip("_"))
+            self._errors.append(exc)
+            self.stop()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Open everything, process until the source ends or a stop, close everything.
+
+        Returns the final summary (the same figures as the periodic stats, over
+        the whole run).
+        """
+        cfg = self.config
+        with contextlib.ExitStack() as stack:
+            self._install_signal_handlers(stack)
+            source = self.source or open_source(cfg.source)
+            stack.callback(source.close)
+            detector = self.detector or make_detector(cfg.detector)
+            stack.enter_context(detector)
+            classifier = self.classifier or EmotionClassifier(
+                cfg.classifier.model, cfg.classifier.num_threads
+            )
+            stack.enter_context(classifier)
+            fps = source.fps or cfg.source.fps
+            sinks = self.sinks if self.sinks is not None else make_sinks(cfg.output, fps)
+            for sink in sinks:
+                stack.enter_context(sink)
+            if cfg.output.stats:
+                self._stats_writer = JsonLinesWriter(cfg.output.stats, cfg.output.overwrite)
+                stack.callback(self._stats_writer.close)
+            log.info(
+                "running: source %s, detector %s, model %s (%s), sinks %s",
+                source.description,
+                detector.name,
+                classifier.model_path.name,
+                "int8" if classifier.quantized else "float",
+                ", ".join(s.name for s in sinks) or "none",
+            )
+
+            drop = source.live or cfg.source.realtime
+            frames: LatestSlot[Frame] = LatestSlot(drop)
+            results: LatestSlot[Result] = LatestSlot(drop)
+            self.stats = Stats()
+            self._last_report = time.monotonic()
+            threads = [
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._capture, source, frames),
+                    name="capture",
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._infer, detector, classifier, frames, results),
+                    name="infer",
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._output, sinks, results),
+                    name="output",
+                    daemon=True,
+                ),
+            ]
+            for thread in threads:
+                thread.start()
+            while threads[-1].is_alive() and not self.stop_event.is_set():
+                threads[-1].join(POLL_S)
+            self.stop()
+            deadline = time.monotonic() + JOIN_DEADLINE_S
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.warning("%s thread did not stop in time; leaving it", thread.name)
+            self.stats.skipped = frames.dropped + results.dropped
+        if self._errors:
+            raise PipelineError(f"pipeline stopped: {self._errors[0]}") from self._errors[0]
+        summary = self.stats.snapshot(final=True)
+        log_summary(summary)
+        return summary
+
+    def _install_signal_handlers(self, stack: contextlib.ExitStack) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+
+            def handler(received, _frame):
+                log.info("%s received: stopping", signal.Signals(received).name)
+                self.stop()
+
+            signal.signal(signum, handler)
+            stack.callback(signal.signal, signum, previous)
+
+
+def log_summary(summary: dict) -> None:
+    stages = ", ".join(
+        f"{name} {v['p50']:.1f}/{v['p95']:.1f}" for name, v in summary["stage_ms"].items()
+    )
+    lat = summary["latency_ms"]
+    labels = ", ".join(f"{k} {v}" for k, v in summary["labels"].items()) or "none"
+    log.info(
+        "summary: %d frames processed (%d captured, %d skipped, %d undecodable) in %.1f s, "
+        "%.1f fps",
+        summary["frames_processed"],
+        summary["frames_captured"],
+        summary["frames_skipped"],
+        summary["decode_errors"],
+        summary["elapsed_s"],
+        summary["processed_fps"],
+    )
+    log.info("summary: stage ms p50/p95: %s", stages)
+    log.info(
+        "summary: latency ms p50 %.1f, p95 %.1f, p99 %.1f, max %.1f",
+        lat["p50"],
+        lat["p95"],
+        lat["p99"],
+        lat["max"],
+    )
+    log.info("summary: %d faces; labels: %s", summary["faces"], labels)
+
+
+if __name__ == "__main__":
+    from edge.cli import main
+
+    raise SystemExit(main(["run", *sys.argv[1:]]))

@@ -1,0 +1,82 @@
+"""Where frames come from, chosen by name: see `open_source`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from edge.config import DEMO_CLIP, SourceConfig
+from edge.sources.base import FrameError, Source, SourceError, SourceLost
+from edge.sources.images import IMAGE_SUFFIXES, ImageSource
+from edge.sources.video import STREAM_PREFIXES, VideoSource
+
+log = logging.getLogger(__name__)
+
+NAMES = (
+    "auto",
+    "demo",
+    "picamera2",
+    "<webcam index>",
+    "<video file>",
+    "<image or folder>",
+    "<rtsp/http URL>",
+)
+
+__all__ = ["FrameError", "Source", "SourceError", "SourceLost", "make_source", "open_source"]
+
+
+def _webcam(index: int, config: SourceConfig) -> Source:
+    from edge.sources.webcam import WebcamSource
+
+    return WebcamSource(index, config.width, config.height, config.fps)
+
+
+def _picamera2(config: SourceConfig) -> Source:
+    from edge.sources.picamera2 import Picamera2Source
+
+    return Picamera2Source(config.width, config.height, config.fps)
+
+
+def make_source(config: SourceConfig) -> Source:
+    """The (unopened) source named by `config.name`; `auto` is resolved by `open_source`."""
+    name = config.name.strip()
+    if name == "demo":
+        if not DEMO_CLIP.is_file():
+            raise SourceError(
+                f"demo clip {DEMO_CLIP} is missing: restore it from the repository "
+                "or regenerate it with `python scripts/make_demo_clip.py`"
+            )
+        return VideoSource(DEMO_CLIP)
+    if name == "picamera2":
+        return _picamera2(config)
+    if name.isdigit():
+        return _webcam(int(name), config)
+    if name.lower().startswith(STREAM_PREFIXES):
+        return VideoSource(name)
+    path = Path(name).expanduser()
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path)
+    if path.is_file():
+        return VideoSource(path)
+    raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
+
+
+def open_source(config: SourceConfig) -> Source:
+    """The named source, opened. `auto` tries the Pi camera, then webcam 0, then the demo clip,
+    and says in one log line which it took."""
+    if config.name.strip() != "auto":
+        return make_source(config).open()
+    reasons = []
+    for candidate in ("picamera2", "0", "demo"):
+        try:
+            source = make_source(config.model_copy(update={"name": candidate})).open()
+        except SourceError as exc:
+            reasons.append(f"{candidate}: {exc}")
+            continue
+        if candidate == "demo":
+            log.info("source auto: no camera found, using the demo clip %s", DEMO_CLIP.name)
+            log.debug("camera probes: %s", "; ".join(reasons))
+        else:
+            log.info("source auto: using %s", source.description)
+        return source
+    raise SourceError("no source could be opened: " + "; ".join(reasons))

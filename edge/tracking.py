@@ -1,0 +1,92 @@
+"""Per-face tracks across frames: stable ids and smoothed probabilities.
+
+Faces are associated frame to frame by box overlap (IoU, greedy, best pairs
+first: with a handful of faces that is as good as the Hungarian method), and
+each track keeps an exponential moving average of its class probabilities so
+the label does not flicker between two close classes from frame to frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple[int, int, int, int]
+    probs: np.ndarray
+    missed: int = 0
+
+
+class Tracker:
+    """Assigns track ids and smooths probabilities.
+
+    `alpha` is the weight of the newest frame in the moving average: 1.0
+    turns smoothing off, 0.3 settles on a new expression in about 5 frames.
+    A track survives `max_missed` frames without a match (a blink of the
+    detector) before its id is retired.
+    """
+
+    def __init__(self, alpha: float = 0.4, iou_threshold: float = 0.3, max_missed: int = 5):
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(
+        self, boxes: Sequence[Sequence[int]], probs: np.ndarray
+    ) -> list[tuple[int, np.ndarray]]:
+        """(track id, smoothed probabilities) for each box, in input order."""
+        pairs = sorted(
+            (
+                (iou(track.box, box), t, d)
+                for t, track in enumerate(self.tracks)
+                for d, box in enumerate(boxes)
+            ),
+            reverse=True,
+        )
+        matched_tracks: set[int] = set()
+        assignment: dict[int, Track] = {}
+        for overlap, t, d in pairs:
+            if overlap < self.iou_threshold:
+                break
+            if t in matched_tracks or d in assignment:
+                continue
+            matched_tracks.add(t)
+            assignment[d] = self.tracks[t]
+        out = []
+        seen: set[int] = set()
+        for d, box in enumerate(boxes):
+            track = assignment.get(d)
+            if track is None:
+                track = Track(self._next_id, tuple(box), np.asarray(probs[d], np.float32))
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                track.probs = self.alpha * probs[d] + (1.0 - self.alpha) * track.probs
+                track.box = tuple(box)
+                track.missed = 0
+            seen.add(track.id)
+            out.append((track.id, track.probs))
+        for track in self.tracks:
+            if track.id not in seen:
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out

@@ -1,0 +1,238 @@
+"""The real `emotion-edge` command, end to end on the shipped demo clip."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+from conftest import DEMO_CLIP, MODEL, ROOT, assert_one_line_error, demo_frame, demo_truth, run_cli
+
+from edge.scoring import load_events, score
+
+BASELINE = ROOT / "tests" / "baselines" / "demo_clip.json"
+FACE_KEYS = {"box", "score", "label", "confidence", "probs", "track"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    proc = run_cli(
+        "run",
+        "--source",
+        "demo",
+        "--display",
+        "none",
+        "--record",
+        str(out / "annotated.mp4"),
+        "--events",
+        str(out / "events.jsonl"),
+        "--stats",
+        str(out / "stats.jsonl"),
+        "--stats-interval",
+        "1",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+@pytest.mark.slow
+def test_demo_run_events_follow_the_contract(demo_run):
+    out, _ = demo_run
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["frame"] for e in events] == list(range(len(demo_truth()["frames"])))
+    labels = json.loads(MODEL.with_suffix(".json").read_text())["labels"]
+    for event in events:
+        assert event["type"] == "frame"
+        assert isinstance(event["t"], float) and event["latency_ms"] > 0
+        for face in event["faces"]:
+            assert set(face) == FACE_KEYS
+            assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+            assert face["label"] in labels and set(face["probs"]) == set(labels)
+            assert face["confidence"] == pytest.approx(max(face["probs"].values()), abs=1e-3)
+            assert face["label"] == max(face["probs"], key=face["probs"].get)
+
+
+@pytest.mark.slow
+def test_demo_run_scores_at_least_the_baseline(demo_run):
+    """Detection recall and label accuracy on the demo clip, against committed figures."""
+    out, _ = demo_run
+    result = score(load_events(out / "events.jsonl"), demo_truth())
+    baseline = json.loads(BASELINE.read_text())
+    print(json.dumps(result, indent=1))
+    assert result["recall"] >= baseline["recall"] - 0.02
+    assert result["precision"] >= baseline["precision"] - 0.02
+    assert result["label_accuracy"] >= baseline["label_accuracy"] - 0.03
+
+
+@pytest.mark.slow
+def test_demo_run_writes_stats_video_and_summary(demo_run):
+    out, proc = demo_run
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert stats, "no periodic stats line"
+    for key in ("camera_fps", "processed_fps", "frames_skipped", "stage_ms", "latency_ms"):
+        assert key in stats[-1]
+    assert set(stats[-1]["stage_ms"]) == {"capture", "detect", "classify", "render"}
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == len(demo_truth()["frames"])
+    assert "summary: 240 frames processed" in proc.stderr
+    assert "latency ms p50" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_image_command_reports_and_annotates(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "two.png"), demo_frame(40))
+    cv2.imwrite(str(photos / "none.jpg"), demo_frame(26))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    proc = run_cli("image", str(photos), "--out", str(tmp_path / "annotated"))
+    assert proc.returncode == 0, proc.stderr
+    records = {
+        json.loads(line)["path"].split("/")[-1]: json.loads(line)
+        for line in proc.stdout.splitlines()
+    }
+    assert set(records) == {"two.png", "none.jpg"}
+    assert len(records["two.png"]["faces"]) == 2 and records["none.jpg"]["faces"] == []
+    assert set(records["two.png"]["faces"][0]) == FACE_KEYS
+    assert cv2.imread(records["two.png"]["annotated"]).shape == (480, 640, 3)
+    assert "broken.jpg is not a readable image" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the annotated copies are never written over without asking
+    again = run_cli("image", str(photos / "two.png"), "--out", str(tmp_path / "annotated"))
+    assert_one_line_error(again, "exists", "--overwrite")
+
+
+def test_sigterm_stops_within_two_seconds():
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "run",
+            "--source",
+            "demo",
+            "--realtime",
+            "--display",
+            "none",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stderr:
+        if "running: source" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    rest = proc.communicate(timeout=10)[1]
+    assert time.monotonic() - started < 2.0
+    assert proc.returncode == 0
+    assert "SIGTERM received" in rest and "summary:" in rest
+
+
+def test_info_lists_the_backends():
+    proc = run_cli("info", "--json")
+    found = json.loads(proc.stdout)
+    assert found["tflite_runtime"] in ("ai_edge_litert", "tflite_runtime")
+    assert found["detectors"]["mediapipe"] is True
+    assert found["labels"] == json.loads(MODEL.with_suffix(".json").read_text())["labels"]
+
+
+# -- bad input: one clear line, exit 2, no traceback ----------------------------
+
+
+def test_unknown_config_key(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[output]\ndisplai = 'none'\n")
+    assert_one_line_error(run_cli("run", "--config", str(config)), "output.displai", "unknown key")
+    assert_one_line_error(run_cli("check-config", str(config)), "output.displai")
+    good = tmp_path / "good.toml"
+    good.write_text("[output]\ndisplay = 'none'\n")
+    assert run_cli("check-config", str(good)).returncode == 0
+
+
+def test_wrong_type_in_config(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[classifier]\nnum_threads = 'many'\n")
+    assert_one_line_error(run_cli("run", "--config", str(config)), "classifier.num_threads")
+
+
+def test_missing_model(tmp_path):
+    proc = run_cli(
+        "run", "--source", "demo", "--display", "none", "--model", str(tmp_path / "gone.tflite")
+    )
+    assert_one_line_error(proc, "gone.tflite not found")
+
+
+def test_corrupt_model(tmp_path):
+    shutil.copy(MODEL.with_suffix(".json"), tmp_path / "m.json")
+    (tmp_path / "m.tflite").write_bytes(b"garbage" * 100)
+    proc = run_cli(
+        "run", "--source", "demo", "--display", "none", "--model", str(tmp_path / "m.tflite")
+    )
+    assert_one_line_error(proc, "corrupt")
+
+
+def test_camera_that_does_not_open():
+    assert_one_line_error(
+        run_cli("run", "--source", "9", "--display", "none"), "camera 9 did not open"
+    )
+
+
+def test_unknown_source_and_unreadable_image(tmp_path):
+    assert_one_line_error(run_cli("run", "--source", str(tmp_path / "nothing.mp4")), "not found")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert_one_line_error(run_cli("image", str(bad)), "bad.png is not a readable image")
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text("keep me\n")
+    proc = run_cli("run", "--source", "demo", "--display", "none", "--events", str(events))
+    assert_one_line_error(proc, "exists", "--overwrite")
+    assert events.read_text() == "keep me\n"
+
+
+def test_decode_errors_in_a_photo_folder_are_skipped(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), demo_frame(40))
+    (tmp_path / "b.png").write_bytes(b"junk")
+    proc = run_cli("run", "--source", str(tmp_path), "--display", "none", "--events", "-")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["frame"] for e in events] == [0]
+    assert "1 undecodable" in proc.stderr
+
+
+def test_pipeline_py_is_an_entry_point():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "edge" / "pipeline.py"),
+            "--source",
+            "demo",
+            "--display",
+            "none",
+            "--max-frames",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "summary: 5 frames processed" in proc.stderr
+
+
+def test_demo_clip_is_small_and_short():
+    assert DEMO_CLIP.stat().st_size <= 3 * 1024 * 1024
+    truth = demo_truth()
+    assert len(truth["frames"]) / truth["fps"] <= 20
+    labels = {f["label"] for frame in truth["frames"] for f in frame["faces"]}
+    assert len(labels) == 7

@@ -1,0 +1,139 @@
+"""Training smoke test: 1 epoch on ~100 images -> int8 TFLite -> evaluation."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from test_data import make_faces, write_folders
+
+pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+
+
+@pytest.mark.slow
+def test_train_resume_quantize_evaluate(tmp_path):
+    data = tmp_path / "fer"
+    write_folders(data, make_faces(n_per_class=8))
+    run_dir = tmp_path / "run"
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""
+[data]
+path = "{data}"
+cache_dir = "{tmp_path / "cache"}"
+[model]
+architecture = "cnn"
+widths = [8, 16]
+dense = 16
+[train]
+epochs = 2
+batch_size = 32
+output_dir = "{run_dir}"
+""")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+
+    def python(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    python("host_training.train", "--config", str(config), "--epochs", "1")
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 1 and state["finished"]
+    # A second run without --resume refuses to overwrite the run.
+    again = subprocess.run(
+        [sys.executable, "-m", "host_training.train", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    # Resume an unfinished run: it continues after the last epoch.
+    state["finished"] = False
+    saved = json.loads((run_dir / "config.json").read_text())
+    saved["train"]["epochs"] = 2
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    (run_dir / "state.json").write_text(json.dumps(state))
+    python("host_training.train", "--config", str(config), "--resume")
+    log_rows = (run_dir / "log.csv").read_text().splitlines()
+    assert len(log_rows) == 3  # header + epochs 1 and 2, none repeated
+
+    model = tmp_path / "m.tflite"
+    python("host_training.quantize", "--run", str(run_dir), "--out", str(model))
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert meta["architecture"]["macs"] > 0 and meta["architecture"]["parameters"] > 0
+    assert set(meta["metrics"]["validation"]) == {"float", "int8"}
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host_training.quantize",
+            "--run",
+            str(run_dir),
+            "--out",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert refused.returncode == 2 and "--force" in refused.stderr
+
+    out = tmp_path / "report"
+    proc = python(
+        "host_training.evaluate",
+        str(model),
+        str(data),
+        "--out",
+        str(out),
+        "--log",
+        str(run_dir / "log.csv"),
+    )
+    assert "accuracy" in proc.stdout and "confusion" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["samples"] == 56
+    assert np.array(report["confusion"]).sum() == 56
+    assert (out / "confusion.png").stat().st_size > 0
+    assert (out / "training.png").stat().st_size > 0
+
+
+def test_models_build_and_count_macs():
+    from host_training.models import build_model, count_macs
+
+    cnn = build_model("cnn", widths=(8, 16), dense=8)
+    assert cnn.input_shape == (None, 48, 48, 1) and cnn.output_shape == (None, 7)
+    # conv 1->8 and 8->8 at 48x48, 8->16 and 16->16 at 24x24, dense 16->8->7
+    expected = 9 * 48 * 48 * (1 * 8 + 8 * 8) + 9 * 24 * 24 * (8 * 16 + 16 * 16) + 16 * 8 + 8 * 7
+    assert count_macs(cnn) == expected
+    mobile = build_model("mobilenet_v2", alpha=0.35, backbone_size=64)
+    assert mobile.output_shape == (None, 7)
+    with pytest.raises(ValueError, match="cnn, mobilenet_v2"):
+        build_model("resnet")
+
+
+def test_training_config_rejects_unknown_keys(tmp_path):
+    from host_training.config import ConfigError, load_config
+
+    bad = tmp_path / "c.toml"
+    bad.write_text("[model]\narchitecture = 'cnn'\nwidth = [8]\n")
+    with pytest.raises(ConfigError, match="model.width"):
+        load_config(bad)
+    bad.write_text("[train]\nepoch = 3\n")
+    with pytest.raises(ConfigError, match="train.epoch: unknown key"):
+        load_config(bad)
+    load_config(ROOT / "host_training" / "configs" / "cnn.toml")

@@ -51,19 +51,31 @@ RUN_OVERRIDES = {
 }
 
 
+class JournalFormatter(logging.Formatter):
+    """`<priority>` prefix that journald maps to the entry's level; no timestamp
+    (the journal stamps each line itself)."""
+
+    PRIORITY = {
+        logging.DEBUG: 7,
+        logging.INFO: 6,
+        logging.WARNING: 4,
+        logging.ERROR: 3,
+        logging.CRITICAL: 2,
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{self.PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
+
+
 def setup_logging(level: str) -> None:
-    if os.environ.get("JOURNAL_STREAM"):
-        # Under systemd the journal stamps each line itself: no timestamps here.
-        fmt = "%(levelname)s %(name)s: %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):  # stderr goes to the journal
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format=fmt,
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-        force=True,
-    )
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -154,10 +166,12 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge.notify import ServiceNotifier
     from edge.pipeline import Pipeline
 
     config = load_config(args.config, _overrides(args))
-    Pipeline(config).run()
+    with ServiceNotifier() as service:
+        Pipeline(config, on_result=service.on_result, on_stats=service.on_stats).run()
     for what, path in (
         ("annotated video", config.output.record),
         ("events", config.output.events),

@@ -1,4 +1,4 @@
-"""The pipeline: capture -> detect + classify -> render/output, each on its own thread.
+"""The pipeline: capture -> detect + classify -> render/output, each stage on its own thread.
 
     Source --read--> [LatestSlot] --> detect, crop, classify, track --> [LatestSlot] --> sinks
 
@@ -7,8 +7,10 @@ slot that keeps only the newest frame and counts the ones it replaced, so the
 screen shows the present, late by at most one frame, never a growing backlog.
 A file processed offline waits instead, so every frame is processed.
 
-One stop event ends everything: Ctrl-C, SIGTERM, `q` in the window, the end
-of a file, or a limit. Every wait has a timeout, and the threads are joined
+Capture and inference run on worker threads; output runs on the thread that
+calls `run()` (the main thread from the command line), because OpenCV's
+window must be driven from the thread that owns it. One stop event ends
+everything: Ctrl-C, SIGTERM, `q` in the window, the end of a file, or a limit. Every wait has a timeout, and the threads are joined
 with a deadline, so the process exits within about two seconds.
 
 Run it with `emotion-edge run`, `python -m edge run` or `python edge/pipeline.py`.
@@ -268,6 +270,8 @@ class Pipeline:
         """Run a stage; an unexpected error stops the whole pipeline and is re-raised."""
         try:
             stage(*args)
+        except KeyboardInterrupt:  # Ctrl-C where no signal handler is installed
+            self.stop()
         except BaseException as exc:
             log.exception("%s stage failed", stage.__name__.strip("_"))
             self._errors.append(exc)
@@ -326,17 +330,13 @@ class Pipeline:
                     name="infer",
                     daemon=True,
                 ),
-                threading.Thread(
-                    target=self._guard,
-                    args=(self._output, sinks, results),
-                    name="output",
-                    daemon=True,
-                ),
             ]
             for thread in threads:
                 thread.start()
-            while threads[-1].is_alive() and not self.stop_event.is_set():
-                threads[-1].join(POLL_S)
+            # Output runs on the calling (main) thread: OpenCV's Qt window must be
+            # driven from the thread that owns it (from another thread each
+            # imshow blocks for seconds, measured), and signals arrive there too.
+            self._guard(self._output, sinks, results)
             self.stop()
             deadline = time.monotonic() + JOIN_DEADLINE_S
             for thread in threads:

@@ -91,3 +91,20 @@ def score(events: list[dict], truth: dict) -> dict:
             else None,
         },
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m edge.scoring EVENTS TRUTH`: print the scores as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m edge.scoring", description=__doc__)
+    parser.add_argument("events", type=Path, help="events file (emotion-edge run --events)")
+    parser.add_argument("truth", type=Path, help="ground truth, e.g. assets/demo/faces.truth.json")
+    args = parser.parse_args(argv)
+    result = score(load_events(args.events), json.loads(args.truth.read_text()))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,6 +36,12 @@ class WindowSink(Sink):
         self._shown = False
 
     def _open(self) -> None:
+        # opencv-python's bundled Qt ships no fonts; point it at the system's
+        # instead of a warning per window.
+        for fonts in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype"):
+            if Path(fonts).is_dir():
+                os.environ.setdefault("QT_QPA_FONTDIR", fonts)
+                break
         if not display_available():
             raise SinkError("no display for a window (DISPLAY is not set): use --display none")
         try:

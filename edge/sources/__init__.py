@@ -58,6 +58,8 @@ def make_source(config: SourceConfig) -> Source:
         return ImageSource(path)
     if path.is_file():
         return VideoSource(path)
+    if path.suffix or "/" in name:
+        raise SourceError(f"{name} not found: check the path")
     raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
 
 

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Install emotion-edge as a systemd service on Raspberry Pi OS (64-bit
+# Bookworm / Python 3.11, Trixie / Python 3.13). Run from a clone of the repo:
+#
+#   sudo edge/systemd/install.sh              install or update, enable, start
+#   sudo edge/systemd/install.sh --dry-run    print what would be done
+#   sudo edge/systemd/install.sh --uninstall  stop and remove (keeps the config
+#                                             and recordings; --purge removes them)
+#
+# Idempotent: running it again updates the code and the unit and restarts the
+# service. An edited /etc/emotion-edge/config.toml is never overwritten: the
+# new default goes beside it as config.toml.new.
+#
+# --root DIR lays the files down under DIR and skips what acts on the system
+# itself (apt, users, the venv, systemctl): for tests and packaging.
+set -euo pipefail
+
+SERVICE=emotion-edge
+APP_USER=emotion-edge
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROOT=""
+DRY_RUN=0
+UNINSTALL=0
+PURGE=0
+# Shared libraries opencv-contrib-python and mediapipe load that a minimal
+# 64-bit Raspberry Pi OS Lite lacks (found in an emulated arm64 Bookworm root),
+# python3-venv for the venv, python3-picamera2 for the camera (from apt: it
+# needs the system's libcamera bindings).
+APT_PACKAGES=(python3-venv python3-picamera2 libxcb1 libegl1 libgles2 libgl1 libglib2.0-0)
+
+usage() {
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --uninstall) UNINSTALL=1 ;;
+    --purge) UNINSTALL=1; PURGE=1 ;;
+    --root) ROOT=${2:?--root needs a folder}; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+PREFIX=$ROOT/opt/$SERVICE
+APP=$PREFIX/app
+VENV=$PREFIX/venv
+CONF_DIR=$ROOT/etc/$SERVICE
+CONF=$CONF_DIR/config.toml
+UNIT=$ROOT/etc/systemd/system/$SERVICE.service
+STATE=$ROOT/var/lib/$SERVICE
+
+# Print each action; carry it out unless --dry-run.
+run() {
+  printf '+ %s\n' "$*"
+  [ "$DRY_RUN" -eq 1 ] || "$@"
+}
+
+# Actions on the system itself are skipped with --root.
+system() {
+  if [ -n "$ROOT" ]; then
+    printf '+ (skipped with --root) %s\n' "$*"
+  else
+    run "$@"
+  fi
+}
+
+if [ -z "$ROOT" ] && [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root: sudo $0 $*" >&2
+  exit 1
+fi
+
+uninstall() {
+  system systemctl disable --now "$SERVICE"
+  run rm -f "$UNIT"
+  system systemctl daemon-reload
+  run rm -rf "$PREFIX"
+  if [ "$PURGE" -eq 1 ]; then
+    run rm -rf "$CONF_DIR" "$STATE"
+    system userdel "$APP_USER"
+  else
+    echo "kept $CONF and $STATE (remove them with --purge)"
+  fi
+  echo "$SERVICE uninstalled"
+}
+
+install_packages() {
+  local missing=()
+  for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    system apt-get update
+    system apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+create_user() {
+  local groups=video
+  getent group render >/dev/null && groups=video,render
+  if id "$APP_USER" >/dev/null 2>&1; then
+    system usermod --append --groups "$groups" "$APP_USER"
+  else
+    system useradd --system --no-create-home --home-dir "/var/lib/$SERVICE" \
+      --shell /usr/sbin/nologin --groups "$groups" "$APP_USER"
+  fi
+}
+
+copy_app() {
+  # A fresh copy of what the service runs, swapped in whole.
+  run rm -rf "$APP.new"
+  run mkdir -p "$APP.new"
+  run cp -r "$SRC/edge" "$SRC/models" "$SRC/assets" "$SRC/pyproject.toml" "$SRC/README.md" \
+    "$APP.new/"
+  run rm -rf "$APP"
+  run mv "$APP.new" "$APP"
+}
+
+make_venv() {
+  # --system-site-packages: picamera2 and libcamera come from apt.
+  [ -x "$VENV/bin/python" ] || system python3 -m venv --system-site-packages "$VENV"
+  # Raspberry Pi OS's picamera2 stack is built against the system NumPy; a
+  # NumPy of another major version in the venv breaks its compiled modules.
+  local constraints=()
+  local major
+  major=$(python3 -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || true)
+  if [ -n "$major" ]; then
+    constraints=(numpy=="$major".*)
+  fi
+  system "$VENV/bin/pip" install --upgrade pip
+  system "$VENV/bin/pip" install --editable "${APP}[pi]" "${constraints[@]}"
+}
+
+install_config() {
+  local default=$SRC/edge/config.example.toml
+  run mkdir -p "$CONF_DIR"
+  if [ ! -e "$CONF" ]; then
+    run install -m 0644 "$default" "$CONF"
+  elif cmp -s "$default" "$CONF"; then
+    echo "$CONF is the default: unchanged"
+  else
+    # Nothing the user wrote is lost: keep it, put the new default beside it.
+    run install -m 0644 "$default" "$CONF.new"
+    echo "kept your edited $CONF; the new default is $CONF.new"
+  fi
+}
+
+install_unit() {
+  run mkdir -p "$(dirname "$UNIT")"
+  run install -m 0644 "$SRC/edge/systemd/$SERVICE.service" "$UNIT"
+  system systemctl daemon-reload
+  system systemctl enable "$SERVICE"
+  system systemctl restart "$SERVICE"
+}
+
+if [ "$UNINSTALL" -eq 1 ]; then
+  uninstall
+  exit 0
+fi
+
+install_packages
+create_user
+copy_app
+make_venv
+install_config
+install_unit
+cat <<EOF
+$SERVICE installed.
+  logs:     journalctl -u $SERVICE -f
+  status:   systemctl status $SERVICE
+  config:   $CONF (check it: $VENV/bin/emotion-edge check-config $CONF;
+            apply it: sudo systemctl restart $SERVICE)
+  remove:   sudo $0 --uninstall
+EOF

@@ -1,0 +1,126 @@
+"""sd_notify against a real Unix datagram socket standing in for systemd."""
+
+import socket
+import threading
+import time
+
+import pytest
+from test_pipeline import CollectSink, config
+
+from edge.notify import Notifier, ServiceNotifier, watchdog_interval
+from edge.pipeline import Pipeline
+from edge.sources.base import Source
+from edge.sources.video import VideoSource
+
+
+@pytest.fixture
+def systemd_socket(tmp_path):
+    """A bound datagram socket, like systemd's $NOTIFY_SOCKET; yields (path, messages)."""
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(0.1)
+    messages: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def receive():
+        while not done.is_set():
+            try:
+                messages.append((time.monotonic(), server.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    yield path, messages
+    done.set()
+    thread.join()
+    server.close()
+
+
+def test_no_socket_means_no_op(monkeypatch):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    notifier = Notifier()
+    assert not notifier.enabled and notifier.send("READY=1") is False
+
+
+def test_watchdog_interval_is_half_of_watchdog_sec(monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "15000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert watchdog_interval() == 7.5
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert watchdog_interval() is None
+
+
+class StallingSource(Source):
+    """A camera that delivers `good` frames, then hangs (a wedged driver)."""
+
+    live = True
+    fps = 15.0
+    description = "stalling camera"
+
+    def __init__(self, good: int, release: threading.Event):
+        super().__init__()
+        self.good, self.release, self.reads = good, release, 0
+
+    def _open(self):
+        self.inner = VideoSource(__import__("conftest").DEMO_CLIP).open()
+
+    def _read(self):
+        self.reads += 1
+        if self.reads > self.good:
+            self.release.wait(10)
+            return None
+        time.sleep(1 / self.fps)
+        return self.inner.read()
+
+    def _close(self):
+        self.inner.close()
+
+
+def test_ready_after_first_frame_and_watchdog_stops_when_frames_stall(systemd_socket):
+    path, messages = systemd_socket
+    release = threading.Event()
+    service = ServiceNotifier(Notifier(path), interval=0.2)
+    processed_at: list[float] = []
+
+    def on_result(result):
+        service.on_result(result)
+        processed_at.append(time.monotonic())
+
+    pipeline = Pipeline(
+        config(output={"stats_interval": 0.3}),
+        source=StallingSource(good=20, release=release).open(),
+        sinks=[CollectSink()],
+        on_result=on_result,
+        on_stats=service.on_stats,
+    )
+    runner = threading.Thread(target=pipeline.run)
+    with service:
+        runner.start()
+        deadline = time.monotonic() + 60  # start-up is slow on a loaded machine
+        while len(processed_at) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.0)  # the camera hangs: no frame for 2 s
+        release.set()
+        pipeline.stop()
+        runner.join(5)
+    deadline = time.monotonic() + 2  # the receiver thread reads asynchronously
+    while not any(m == "STOPPING=1" for _, m in messages) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    texts = [m for _, m in messages]
+    pings = [t for t, m in messages if m == "WATCHDOG=1"]
+    assert texts[0].startswith("READY=1"), texts
+    assert len(processed_at) == 20
+    assert len(pings) >= 3, texts  # pinged while frames flowed (1.3 s at 15 fps)
+    # once frames stopped, at most one more ping (for frames since the last one)
+    assert sum(t > processed_at[-1] for t in pings) <= 1, texts
+    assert max(pings) < processed_at[-1] + 0.2 + 0.1
+    assert any(m.startswith("STATUS=") and "fps" in m for m in texts)
+    assert texts[-1] == "STOPPING=1", [
+        (round(t - processed_at[0], 2), m[:12]) for t, m in messages
+    ][-6:]
+
+
+def test_abstract_socket_address():
+    assert Notifier("@/org/freedesktop/systemd1/notify").address.startswith("\0")

@@ -1,0 +1,118 @@
+"""The systemd unit and the installer, checked without systemd running."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+UNIT = ROOT / "edge" / "systemd" / "emotion-edge.service"
+INSTALL = ROOT / "edge" / "systemd" / "install.sh"
+EXPOSURE_TARGET = 2.5
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not installed (apt install systemd)",
+)
+
+
+@needs_analyze
+def test_unit_verifies_cleanly(tmp_path):
+    # verify insists that ExecStart's program exists; point it at a stand-in.
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    text = UNIT.read_text()
+    assert "ExecStart=/opt/emotion-edge/venv/bin/python -m edge run" in text
+    unit = tmp_path / "emotion-edge.service"
+    unit.write_text(text.replace("/opt/emotion-edge/venv/bin/python", str(python)))
+    proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout + proc.stderr == "", proc.stderr
+
+
+@needs_analyze
+def test_security_exposure_meets_the_target():
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(UNIT)], capture_output=True, text=True
+    )
+    match = re.search(r"Overall exposure level for emotion-edge.service: ([\d.]+)", proc.stdout)
+    assert match, proc.stdout[-2000:] + proc.stderr
+    assert float(match.group(1)) <= EXPOSURE_TARGET
+
+
+def test_unit_keeps_the_camera_and_display_reachable():
+    text = UNIT.read_text()
+    assert "\nPrivateDevices=" not in text  # it would hide /dev/video*, /dev/media*
+    for device in ("char-video4linux", "char-media", "char-drm", "char-dma_heap"):
+        assert f"DeviceAllow={device} rw" in text
+    for setting in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "DevicePolicy=closed",
+        "SupplementaryGroups=video render",
+        "EnvironmentFile=-/etc/default/",
+        "--config /etc/emotion-edge/config.toml",
+        "CapabilityBoundingSet=\n",
+    ):
+        assert setting in text
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shell_scripts_pass_shellcheck():
+    proc = subprocess.run(
+        ["shellcheck", str(INSTALL), str(ROOT / ".ci" / "run")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def install(*args):
+    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_dry_run_prints_every_action_and_changes_nothing(tmp_path):
+    proc = install("--dry-run", "--root", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    actions = proc.stdout
+    for expected in (
+        "useradd --system",
+        "python3 -m venv --system-site-packages",
+        "pip install --editable",
+        "install -m 0644",
+        "emotion-edge.service",
+        "systemctl enable emotion-edge",
+        "journalctl -u emotion-edge -f",
+    ):
+        assert expected in actions
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_install_keeps_an_edited_config_and_uninstall_keeps_it_too(tmp_path):
+    assert install("--root", str(tmp_path)).returncode == 0
+    config = tmp_path / "etc/emotion-edge/config.toml"
+    unit = tmp_path / "etc/systemd/system/emotion-edge.service"
+    app = tmp_path / "opt/emotion-edge/app"
+    assert config.read_text() == (ROOT / "edge/config.example.toml").read_text()
+    assert unit.read_text() == UNIT.read_text()
+    assert (app / "models/emotion_int8.tflite").is_file() and (app / "edge/cli.py").is_file()
+
+    config.write_text(config.read_text().replace('display = "auto"', 'display = "none"'))
+    edited = config.read_text()
+    again = install("--root", str(tmp_path))
+    assert again.returncode == 0
+    assert config.read_text() == edited  # nothing the user wrote is lost
+    assert (config.parent / "config.toml.new").is_file()
+    assert "kept your edited" in again.stdout
+
+    removed = install("--uninstall", "--root", str(tmp_path))
+    assert removed.returncode == 0
+    assert not unit.exists() and not app.exists()
+    assert config.read_text() == edited
+    install("--purge", "--root", str(tmp_path))
+    assert not config.exists()
+
+
+def test_unknown_option_is_refused():
+    proc = install("--frobnicate")
+    assert proc.returncode == 2 and "unknown option --frobnicate" in proc.stderr

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 # Native libraries (LiteRT, mediapipe's absl/glog) log INFO lines to stderr at
 # import; keep their warnings and errors, drop the chatter. Must be set before
@@ -55,7 +56,7 @@ class JournalFormatter(logging.Formatter):
     """`<priority>` prefix that journald maps to the entry's level; no timestamp
     (the journal stamps each line itself)."""
 
-    PRIORITY = {
+    PRIORITY: ClassVar[dict[int, int]] = {
         logging.DEBUG: 7,
         logging.INFO: 6,
         logging.WARNING: 4,

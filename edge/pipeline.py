@@ -10,8 +10,9 @@ A file processed offline waits instead, so every frame is processed.
 Capture and inference run on worker threads; output runs on the thread that
 calls `run()` (the main thread from the command line), because OpenCV's
 window must be driven from the thread that owns it. One stop event ends
-everything: Ctrl-C, SIGTERM, `q` in the window, the end of a file, or a limit. Every wait has a timeout, and the threads are joined
-with a deadline, so the process exits within about two seconds.
+everything: Ctrl-C, SIGTERM, `q` in the window, the end of a file, or a
+limit. Every wait has a timeout, and the threads are joined with a deadline,
+so the process exits within about two seconds.
 
 Run it with `emotion-edge run`, `python -m edge run` or `python edge/pipeline.py`.
 """

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate demo-clip clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip clean
 
 # The Pi-side runtime only (no TensorFlow).
 $(VENV)/.edge-installed: pyproject.toml
@@ -52,6 +52,10 @@ quantize: $(VENV)/.dev-installed
 evaluate: $(VENV)/.dev-installed data/fer2013/train
 	$(BIN)/python -m host_training.evaluate models/emotion_int8.tflite data/fer2013 \
 		--out docs/evaluation --log runs/cnn/log.csv
+
+# Throughput, latency and scaling; results in benchmarks/results/<host>/.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 demo-clip: $(VENV)/.edge-installed data/fer2013/train
 	$(BIN)/python scripts/make_demo_clip.py --data data/fer2013/test

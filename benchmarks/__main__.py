@@ -1,0 +1,330 @@
+"""`python -m benchmarks [--quick] [--clip PATH]`: throughput, latency and scaling.
+
+Everything in one run, on one machine, on the same clip, so the ratios compare
+like with like: the pipeline configurations (threaded, sequential,
+seed-style), the components in isolation, the cost per face, and pipelining
+efficiency. Writes `benchmarks/results/<name>/results.json`, `results.md` and
+PNG plots. Absolute times on a shared machine are noisy: read the medians and
+the ratios. `--quick` takes about a minute on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from benchmarks import components, runners
+from benchmarks.workloads import FACE_COUNTS, make_face_clip
+from edge.config import DEMO_CLIP
+
+log = logging.getLogger("benchmarks")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TARGETS = {
+    "threaded_vs_seed_style_fps": (">=", 10.0),
+    "efficiency": (">=", 0.85),
+    "latency_p95_vs_stage_sum": ("<=", 1.5),
+    "keras_vs_int8_ms_per_face": (">=", 4.0),
+    "int8_accuracy_drop_points": ("<=", 1.0),
+}
+
+
+def in_child(name: str, clip: str, max_frames: int, **kwargs) -> dict:
+    """Run a configuration in a fresh process: its CPU and peak RSS are its own."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(runners.measure, name, clip, max_frames, **kwargs).result()
+
+
+def tensorflow_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("tensorflow") is not None
+    except ValueError:
+        return False
+
+
+def machine_info() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in (
+        "numpy",
+        "opencv-contrib-python",
+        "mediapipe",
+        "ai-edge-litert",
+        "tflite-runtime",
+        "tensorflow",
+        "keras",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "git_commit": commit,
+    }
+
+
+def thread_stages(stage_ms: dict) -> dict:
+    """Median ms of each thread of the threaded design: capture, inference, output."""
+    p50 = {name: values["p50"] for name, values in stage_ms.items()}
+    return {
+        "capture": p50["capture"],
+        "infer": p50["detect"] + p50["classify"],
+        "output": p50["render"],
+    }
+
+
+def efficiency(threaded: dict, cores: int) -> tuple[float, float]:
+    """(processed FPS / ideal FPS, ideal FPS) with ideal = min(1/slowest, cores/sum)."""
+    stages = thread_stages(threaded["stage_ms"])
+    ideal = min(1000 / max(stages.values()), cores * 1000 / sum(stages.values()))
+    return round(threaded["fps"] / ideal, 3), round(ideal, 2)
+
+
+def scaling(frames: int) -> dict:
+    """Per-frame cost and latency against the number of faces in the frame."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in FACE_COUNTS:
+            clip = make_face_clip(Path(tmp) / f"faces{count}.mp4", count, frames)
+            log.info("scaling: %d face(s)", count)
+            figures = in_child("threaded", str(clip), 0)
+            work = sum(figures["stage_ms"][s]["p50"] for s in ("detect", "classify", "render"))
+            rows.append(
+                {
+                    "faces": count,
+                    "detected_per_frame": figures["faces"] / frames,
+                    "fps": figures["fps"],
+                    "frame_ms": round(work, 3),
+                    "classify_ms": figures["stage_ms"]["classify"]["p50"],
+                    "latency_ms_p50": figures["latency_ms"]["p50"],
+                }
+            )
+    counts = np.array([r["faces"] for r in rows], float)
+    slope = np.polyfit(counts, [r["frame_ms"] for r in rows], 1)[0]
+    classify_slope = np.polyfit(counts, [r["classify_ms"] for r in rows], 1)[0]
+    return {
+        "rows": rows,
+        "per_extra_face_ms": round(float(slope), 3),
+        "per_extra_face_classify_ms": round(float(classify_slope), 3),
+    }
+
+
+def check_targets(ratios: dict) -> dict:
+    checked = {}
+    for key, (op, target) in TARGETS.items():
+        value = ratios.get(key)
+        met = None if value is None else (value >= target if op == ">=" else value <= target)
+        checked[key] = {"value": value, "target": f"{op} {target}", "met": met}
+    return checked
+
+
+def run(args: argparse.Namespace) -> dict:
+    clip = str(args.clip)
+    max_frames = 120 if args.quick else 0
+    repeats = 50 if args.quick else 300
+    results: dict = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "clip": clip,
+        "max_frames": max_frames or None,
+        "machine": machine_info(),
+        "model": components.model_facts(),
+        "pipeline": {},
+    }
+    for name in ("threaded", "sequential", "seed_style"):
+        if name == "seed_style" and not tensorflow_available():
+            results["pipeline"][name] = {"skipped": "needs TensorFlow: pip install -e '.[train]'"}
+            log.warning("seed_style skipped: TensorFlow is not installed")
+            continue
+        log.info("pipeline: %s", name)
+        results["pipeline"][name] = in_child(name, clip, max_frames)
+        log.info(
+            "  %.1f fps, latency p95 %.1f ms",
+            results["pipeline"][name]["fps"],
+            results["pipeline"][name]["latency_ms"]["p95"],
+        )
+    log.info("pipeline: threaded, realtime (paced like a camera) for live latency")
+    results["pipeline"]["threaded_realtime"] = in_child("threaded", clip, max_frames, realtime=True)
+    threaded = results["pipeline"]["threaded"]
+    results["efficiency"], results["ideal_fps"] = efficiency(threaded, results["machine"]["cores"])
+    log.info("components: classifier")
+    results["components"] = components.classifier_ms(repeats)
+    log.info("components: detectors")
+    results["components"]["detector_ms_per_frame"] = components.detector_ms(max(10, repeats // 5))
+    results["scaling"] = scaling(30 if args.quick else 90)
+
+    ratios: dict = {}
+    seed = results["pipeline"]["seed_style"]
+    if "fps" in seed:
+        ratios["threaded_vs_seed_style_fps"] = round(threaded["fps"] / seed["fps"], 2)
+    ratios["threaded_vs_sequential_fps"] = round(
+        threaded["fps"] / results["pipeline"]["sequential"]["fps"], 3
+    )
+    ratios["efficiency"] = results["efficiency"]
+    live = results["pipeline"]["threaded_realtime"]
+    stage_sum = sum(live["stage_ms"][s]["p50"] for s in live["stage_ms"])
+    ratios["latency_p95_vs_stage_sum"] = round(live["latency_ms"]["p95"] / stage_sum, 3)
+    per_face = results["components"]["classifier_ms_per_face"]
+    if "keras_predict" in per_face:
+        ratios["keras_vs_int8_ms_per_face"] = round(
+            per_face["keras_predict"] / per_face["int8_tflite"], 1
+        )
+        ratios["float32_tflite_vs_int8_ms_per_face"] = round(
+            per_face["float32_tflite"] / per_face["int8_tflite"], 2
+        )
+    validation = results["model"]["validation"]
+    if validation.get("float") and validation.get("int8"):
+        ratios["int8_accuracy_drop_points"] = round(
+            100 * (validation["float"]["accuracy"] - validation["int8"]["accuracy"]), 2
+        )
+    results["ratios"] = ratios
+    results["targets"] = check_targets(ratios)
+    return results
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
+        f"{results['mode']} run, clip `{Path(results['clip']).name}`"
+        + (f" (first {results['max_frames']} frames)" if results["max_frames"] else ""),
+        "",
+        "| configuration | FPS | latency p50 / p95 ms | detect p50 ms | classify p50 ms "
+        "| render p50 ms | CPU % | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in results["pipeline"].items():
+        if "skipped" in f:
+            lines.append(f"| {name} | skipped: {f['skipped']} | | | | | | |")
+            continue
+        s = f["stage_ms"]
+        lines.append(
+            f"| {name} | {f['fps']:.1f} | {f['latency_ms']['p50']:.1f} / "
+            f"{f['latency_ms']['p95']:.1f} | {s['detect']['p50']:.1f} | "
+            f"{s['classify']['p50']:.2f} | {s['render']['p50']:.1f} | {f['cpu_percent']:.0f} | "
+            f"{f['peak_rss_mb']:.0f} |"
+        )
+    lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
+    for key, t in results["targets"].items():
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        lines.append(f"| {key} | {t['value']} | {t['target']} | {met} |")
+    per_face = results["components"]["classifier_ms_per_face"]
+    lines += [
+        "",
+        "Classifier, ms per face at batch 1 (one thread): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in per_face.items())
+        + ".",
+        f"Cost of one more face in a frame: {results['scaling']['per_extra_face_ms']:.2f}"
+        f" ms (classify: {results['scaling']['per_extra_face_classify_ms']:.2f} ms).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, out: Path) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plots")
+        return []
+    written = []
+    configs = {k: v for k, v in results["pipeline"].items() if "fps" in v}
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.bar(list(configs), [v["fps"] for v in configs.values()], color="#4a7fb5")
+    for i, v in enumerate(configs.values()):
+        ax.text(i, v["fps"], f"{v['fps']:.1f}", ha="center", va="bottom")
+    ax.set_ylabel("processed FPS")
+    ax.set_title(f"Pipeline throughput ({results['machine']['cores']} cores)")
+    fig.tight_layout()
+    fig.savefig(out / "fps.png")
+    plt.close(fig)
+    written.append(out / "fps.png")
+    rows = results["scaling"]["rows"]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    faces = [r["faces"] for r in rows]
+    ax.plot(faces, [r["frame_ms"] for r in rows], "o-", label="work per frame (p50)")
+    ax.plot(faces, [r["latency_ms_p50"] for r in rows], "s--", label="end-to-end latency (p50)")
+    ax.set_xlabel("faces in the frame")
+    ax.set_ylabel("ms")
+    ax.set_xticks(faces)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("Cost against the number of faces (1280x720)")
+    fig.tight_layout()
+    fig.savefig(out / "latency_vs_faces.png")
+    plt.close(fig)
+    written.append(out / "latency_vs_faces.png")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer frames and repeats")
+    parser.add_argument("--clip", type=Path, default=DEMO_CLIP, help="video to run on")
+    parser.add_argument("--name", default=None, help="results folder name (default: host)")
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if not args.clip.is_file():
+        log.error("clip %s not found", args.clip)
+        return 2
+    out = args.out or RESULTS_DIR / (args.name or socket.gethostname())
+    out.mkdir(parents=True, exist_ok=True)
+    results = run(args)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(results))
+    written = plots(results, out)
+    print(markdown(results))
+    log.info(
+        "wrote %s", ", ".join(str(p) for p in [out / "results.json", out / "results.md", *written])
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""`python -m benchmarks --quick`: the result files are complete and consistent.
+
+No timing thresholds here (times on a shared machine are noise); the targets
+are checked by the benchmark itself and reported in its results.
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+STAGES = {"capture", "detect", "classify", "render"}
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_complete_results(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    has_tf = importlib.util.find_spec("tensorflow") is not None
+    configs = ["threaded", "sequential", "threaded_realtime"] + (["seed_style"] if has_tf else [])
+    for name in configs:
+        figures = results["pipeline"][name]
+        assert figures["fps"] > 0 and figures["frames"] == 120
+        assert set(figures["latency_ms"]) == {"p50", "p95", "p99"}
+        assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"]
+        assert set(figures["stage_ms"]) == STAGES
+        assert all(figures["stage_ms"][s]["p50"] >= 0 for s in STAGES)
+        assert figures["peak_rss_mb"] > 0
+    threaded = results["pipeline"]["threaded"]
+    assert results["efficiency"] == pytest.approx(threaded["fps"] / results["ideal_fps"], abs=0.002)
+    ratios = results["ratios"]
+    assert ratios["threaded_vs_sequential_fps"] == pytest.approx(
+        threaded["fps"] / results["pipeline"]["sequential"]["fps"], rel=0.01
+    )
+    if has_tf:
+        assert ratios["threaded_vs_seed_style_fps"] == pytest.approx(
+            threaded["fps"] / results["pipeline"]["seed_style"]["fps"], rel=0.01
+        )
+        per_face = results["components"]["classifier_ms_per_face"]
+        assert set(per_face) == {"int8_tflite", "float32_tflite", "keras_predict"}
+    assert set(results["components"]["int8_threads_ms_per_face"]) == {"1", "2", "4"}
+    detectors = results["components"]["detector_ms_per_frame"]
+    assert set(detectors["haar"]) == {"320x240", "640x480", "1280x720"}
+    rows = results["scaling"]["rows"]
+    assert [r["faces"] for r in rows] == [0, 1, 2, 4, 8]
+    assert rows[0]["detected_per_frame"] == 0 and rows[-1]["detected_per_frame"] >= 6
+    for key, target in results["targets"].items():
+        assert set(target) == {"value", "target", "met"}, key
+    for machine_key in ("cpu", "cores", "os", "python", "versions", "git_commit"):
+        assert machine_key in results["machine"]
+    table = (tmp_path / "results.md").read_text()
+    assert "| threaded |" in table and "efficiency" in table
+    for png in ("fps.png", "latency_vs_faces.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -47,7 +47,9 @@ def classifier_ms(repeats: int) -> dict:
             batch8 = np.repeat(face, 8, axis=0)
             result["int8_threads_ms_per_face"][str(threads)] = {
                 "batch1": median_ms(lambda c=int8: c.predict_faces(face), repeats),
-                "batch8": round(median_ms(lambda c=int8: c.predict_faces(batch8), repeats) / 8, 4),
+                "batch8": round(
+                    median_ms(lambda c=int8, b=batch8: c.predict_faces(b), repeats) / 8, 4
+                ),
             }
     try:
         model, origin = float_keras_model()
@@ -99,7 +101,7 @@ def detector_ms(repeats: int) -> dict:
             for width, height in RESOLUTIONS:
                 frame = grid_frame(faces, 2, (width, height))
                 result[name][f"{width}x{height}"] = median_ms(
-                    lambda f=frame: detector.detect(f), repeats
+                    lambda f=frame, d=detector: d.detect(f), repeats
                 )
     return result
 

@@ -48,9 +48,13 @@ TARGETS = {
 
 def in_child(name: str, clip: str, max_frames: int, **kwargs) -> dict:
     """Run a configuration in a fresh process: its CPU and peak RSS are its own."""
+    return call_in_child(runners.measure, name, clip, max_frames, **kwargs)
+
+
+def call_in_child(fn, *args, **kwargs):
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(runners.measure, name, clip, max_frames, **kwargs).result()
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def tensorflow_available() -> bool:
@@ -122,10 +126,10 @@ def scaling(frames: int) -> dict:
     """Per-frame cost and latency against the number of faces in the frame."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for count in FACE_COUNTS:
-            clip = make_face_clip(Path(tmp) / f"faces{count}.mp4", count, frames)
-            log.info("scaling: %d face(s)", count)
-            figures = in_child("threaded", str(clip), 0)
+        clips = [str(make_face_clip(Path(tmp) / f"faces{n}.mp4", n, frames)) for n in FACE_COUNTS]
+        log.info("scaling: %s faces per frame", ", ".join(map(str, FACE_COUNTS)))
+        measured = call_in_child(runners.measure_each, clips)
+        for count, figures in zip(FACE_COUNTS, measured, strict=True):
             work = sum(figures["stage_ms"][s]["p50"] for s in ("detect", "classify", "render"))
             rows.append(
                 {

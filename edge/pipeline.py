@@ -104,6 +104,7 @@ class Pipeline:
         self.stop_event = threading.Event()
         self.stats = Stats()
         self._errors: list[BaseException] = []
+        self._slots: tuple[LatestSlot, ...] = ()
         self._stats_writer: JsonLinesWriter | None = None
         self._last_report = 0.0
 
@@ -260,12 +261,16 @@ class Pipeline:
         if not force and now - self._last_report < self.config.output.stats_interval:
             return
         self._last_report = now
+        self._count_skipped()
         snap = self.stats.snapshot()
         log.info("%s", format_line(snap))
         if self._stats_writer is not None:
             self._stats_writer.write({"type": "stats", **snap})
         if self.on_stats is not None:
             self.on_stats(snap)
+
+    def _count_skipped(self) -> None:
+        self.stats.skipped = sum(slot.dropped for slot in self._slots)
 
     def _guard(self, stage: Callable, *args) -> None:
         """Run a stage; an unexpected error stops the whole pipeline and is re-raised."""
@@ -318,6 +323,7 @@ class Pipeline:
             results: LatestSlot[Result] = LatestSlot(drop)
             self.stats = Stats()
             self._last_report = time.monotonic()
+            self._slots = (frames, results)
             threads = [
                 threading.Thread(
                     target=self._guard,
@@ -344,7 +350,7 @@ class Pipeline:
                 thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.warning("%s thread did not stop in time; leaving it", thread.name)
-            self.stats.skipped = frames.dropped + results.dropped
+            self._count_skipped()
         if self._errors:
             raise PipelineError(f"pipeline stopped: {self._errors[0]}") from self._errors[0]
         summary = self.stats.snapshot(final=True)

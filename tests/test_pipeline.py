@@ -49,11 +49,15 @@ def test_offline_file_processes_every_frame_in_order():
 
 def test_realtime_file_drops_when_output_is_slow_and_counts_it():
     sink = CollectSink(delay_s=0.15)  # ~6 fps output for a 15 fps clip
+    snapshots = []
     pipeline = Pipeline(
-        config(source={"name": "demo", "realtime": True}, run={"duration": 3.0}), sinks=[sink]
+        config(source={"name": "demo", "realtime": True}, run={"duration": 3.0}),
+        sinks=[sink],
+        on_stats=snapshots.append,
     )
     summary = pipeline.run()
     assert summary["frames_skipped"] > 0
+    assert snapshots and snapshots[-1]["frames_skipped"] > 0  # counted live, not only at the end
     assert summary["frames_processed"] + summary["frames_skipped"] <= summary["frames_captured"]
     assert summary["frames_processed"] == len(sink.results)
     # newest wins: indices only increase, with gaps

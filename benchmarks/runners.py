@@ -51,7 +51,7 @@ def threaded(clip: str, max_frames: int = 0, realtime: bool = False) -> dict:
 def sequential(clip: str, max_frames: int = 0) -> dict:
     from edge.classifier import EmotionClassifier
     from edge.detectors.mediapipe import MediaPipeDetector
-    from edge.frames import Result
+    from edge.frames import Frame, Result
     from edge.overlay import annotate
     from edge.pipeline import build_faces
     from edge.sinks.video import VideoSink
@@ -81,8 +81,6 @@ def sequential(clip: str, max_frames: int = 0) -> dict:
             probs = classifier.classify(captured[0], boxes)
             tracks = tracker.update(boxes, probs)
             t3 = time.perf_counter()
-            from edge.frames import Frame
-
             result = Result(
                 Frame(captured[0], index, t_capture),
                 build_faces(detections, probs, tracks, classifier.labels),

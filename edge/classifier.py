@@ -168,7 +168,7 @@ class EmotionClassifier:
             return np.zeros((0, len(self.labels)), np.float32)
         x = self._quantize(faces)
         if not self._resizable:
-            self._set_batch(1) if self._batch != 1 else None
+            self._set_batch(1)
             raw = np.concatenate([self._invoke(x[i : i + 1]) for i in range(len(x))])
             return self._dequantize(raw)
         chunks = []

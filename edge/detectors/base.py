@@ -2,59 +2,31 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from edge.frames import Detection
+from edge.lifecycle import Lifecycle
 
 
 class DetectorError(RuntimeError):
     """A detector that cannot be created; the message says how to fix it."""
 
 
-class Detector:
-    """Lifecycle in the base class; a backend fills in `_open`, `_detect`, `_close`."""
+class Detector(Lifecycle):
+    """A backend fills in `_open`, `_detect`, `_close`; the lifecycle is the base's."""
 
     name = "detector"
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state = "new"
-
-    def open(self) -> Detector:
-        with self._lock:
-            if self._state != "new":
-                raise RuntimeError(f"{self.name} detector is already {self._state}")
-            self._open()
-            self._state = "open"
-        return self
+    @property
+    def description(self) -> str:
+        return f"{self.name} detector"
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        if self._state != "open":
-            raise RuntimeError(f"{self.name} detector is not open")
+        self._check_open()
         return self._detect(image)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._state == "open":
-                self._close()
-            self._state = "closed"
-
-    def __enter__(self) -> Detector:
-        return self.open() if self._state == "new" else self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _open(self) -> None:
-        pass
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         raise NotImplementedError
-
-    def _close(self) -> None:
-        pass
 
 
 def clip_box(x: float, y: float, w: float, h: float, width: int, height: int):

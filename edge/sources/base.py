@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from edge.lifecycle import Lifecycle
 
 Capture = tuple[np.ndarray, float | None]
 """A BGR image and its capture time on the monotonic clock (None: stamp on arrival)."""
@@ -22,8 +22,8 @@ class FrameError(RuntimeError):
     """One frame could not be decoded; the source goes on."""
 
 
-class Source:
-    """Lifecycle in the base class; a backend fills in `_open`, `_read`, `_close`.
+class Source(Lifecycle):
+    """A backend fills in `_open`, `_read`, `_close`; the lifecycle is the base's.
 
     `live` sources (cameras, streams) run at their own pace, so the pipeline
     keeps only the newest frame; files and images are processed frame by frame.
@@ -33,22 +33,9 @@ class Source:
     fps: float | None = None
     description = "source"
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state = "new"
-
-    def open(self) -> Source:
-        with self._lock:
-            if self._state != "new":
-                raise RuntimeError(f"{self.description} is already {self._state}")
-            self._open()
-            self._state = "open"
-        return self
-
     def read(self) -> Capture | None:
         """The next frame, or None when a finite source has ended."""
-        if self._state != "open":
-            raise RuntimeError(f"{self.description} is not open")
+        self._check_open()
         return self._read()
 
     def reopen(self) -> None:
@@ -57,23 +44,5 @@ class Source:
             self._close()
             self._open()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._state == "open":
-                self._close()
-            self._state = "closed"
-
-    def __enter__(self) -> Source:
-        return self.open() if self._state == "new" else self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _open(self) -> None:
-        raise NotImplementedError
-
     def _read(self) -> Capture | None:
         raise NotImplementedError
-
-    def _close(self) -> None:
-        pass

@@ -31,6 +31,9 @@ class SourceConfig(_Section):
     width: int = Field(640, ge=16)
     height: int = Field(480, ge=16)
     fps: float = Field(30.0, gt=0)
+    lores_width: int = Field(
+        320, ge=0, description="picamera2: detect on a low-resolution stream this wide; 0: off"
+    )
 
 
 class DetectorConfig(_Section):

@@ -23,6 +23,8 @@ class Frame:
     t_capture: float
     source: str = ""
     capture_ms: float = 0.0
+    detect_image: np.ndarray | None = None
+    """A smaller gray view to detect on (boxes are scaled back to `image`)."""
 
 
 @dataclass

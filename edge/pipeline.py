@@ -38,11 +38,13 @@ if __package__ in (None, ""):  # `python edge/pipeline.py`: make `edge` importab
 from edge.classifier import EmotionClassifier
 from edge.config import RunConfig
 from edge.detectors import Detector, make_detector
+from edge.detectors.base import detect_on
 from edge.frames import Closed, Face, Frame, LatestSlot, Result
 from edge.overlay import annotate
-from edge.sinks import Sink, make_sinks
+from edge.sinks import Sink, make_sinks, wants_drm_preview
 from edge.sinks.events import JsonLinesWriter
 from edge.sources import FrameError, Source, SourceError, SourceLost, open_source
+from edge.sources.base import Capture
 from edge.stats import Stats, format_line
 from edge.tracking import Tracker
 
@@ -163,9 +165,14 @@ class Pipeline:
                     log.info("%s ended after %d frames", source.description, index)
                     break
                 capture_ms = (time.perf_counter() - t0) * 1000.0
-                image, t_sensor = captured
+                image, t_sensor, detect_image = Capture(*captured)
                 frame = Frame(
-                    image, index, t_sensor or time.monotonic(), source.description, capture_ms
+                    image,
+                    index,
+                    t_sensor or time.monotonic(),
+                    source.description,
+                    capture_ms,
+                    detect_image,
                 )
                 index += 1
                 self.stats.captured_frame(capture_ms)
@@ -197,7 +204,7 @@ class Pipeline:
                         break
                     continue
                 t0 = time.perf_counter()
-                detections = detector.detect(frame.image)
+                detections = detect_on(detector, frame.image, frame.detect_image)
                 t1 = time.perf_counter()
                 boxes = [d.box for d in detections]
                 probs = classifier.classify(frame.image, boxes)
@@ -294,16 +301,18 @@ class Pipeline:
         cfg = self.config
         with contextlib.ExitStack() as stack:
             self._install_signal_handlers(stack)
-            source = self.source or open_source(cfg.source)
+            source = self.source or open_source(
+                cfg.source, drm_preview=wants_drm_preview(cfg.output.display)
+            )
             stack.callback(source.close)
-            detector = self.detector or make_detector(cfg.detector)
+            detector = self.detector or make_detector(self._detector_config(source))
             stack.enter_context(detector)
             classifier = self.classifier or EmotionClassifier(
                 cfg.classifier.model, cfg.classifier.num_threads
             )
             stack.enter_context(classifier)
             fps = source.fps or cfg.source.fps
-            sinks = self.sinks if self.sinks is not None else make_sinks(cfg.output, fps)
+            sinks = self.sinks if self.sinks is not None else make_sinks(cfg.output, fps, source)
             for sink in sinks:
                 stack.enter_context(sink)
             if cfg.output.stats:
@@ -356,6 +365,16 @@ class Pipeline:
         summary = self.stats.snapshot(final=True)
         log_summary(summary)
         return summary
+
+    def _detector_config(self, source: Source):
+        """The detector config, with `min_face` in the detection image's pixels
+        when the source detects on a smaller stream (the Pi camera's lores)."""
+        config = self.config.detector
+        lores = getattr(source, "lores", None)
+        if lores is None:
+            return config
+        scale = lores[0] / source.size[0]
+        return config.model_copy(update={"min_face": max(8, round(config.min_face * scale))})
 
     def _install_signal_handlers(self, stack: contextlib.ExitStack) -> None:
         if threading.current_thread() is not threading.main_thread():

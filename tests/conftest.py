@@ -152,6 +152,16 @@ class FakePicamera2:
             arrays["lores"] = np.vstack([gray, np.full((lh // 2, lw), 128, np.uint8)])
         return arrays
 
+    def start_preview(self, preview=None, **kwargs) -> None:
+        assert not self.started, "picamera2 starts the preview before the camera"
+        self.calls.append(f"start_preview:{preview}")
+
+    def set_overlay(self, overlay) -> None:
+        if overlay is not None:
+            assert overlay.dtype == np.uint8 and overlay.ndim == 3 and overlay.shape[2] == 4
+        self.calls.append("set_overlay")
+        self.overlay = overlay
+
     def capture_array(self, name: str = "main") -> np.ndarray:
         assert self.started, "capture before start"
         self.calls.append(f"capture_array:{name}")

@@ -3,6 +3,7 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 from conftest import DEMO_CLIP, FakePicamera2, demo_truth
 
@@ -141,3 +142,69 @@ def test_a_failing_stage_stops_the_pipeline_with_an_error():
 
     with pytest.raises(PipelineError, match="disk full"):
         Pipeline(config(source={"name": "demo"}), sinks=[BrokenSink()]).run()
+
+
+def test_drm_display_on_the_fake_pi_camera(fake_picamera2):
+    """Console Pi: DRM preview before start, detection on lores, RGBA overlay on top."""
+    sink = CollectSink()
+    pipeline = Pipeline(
+        config(source={"name": "picamera2"}, output={"display": "drm"}, run={"max_frames": 45}),
+    )
+    from edge.sinks import make_sinks
+
+    original = make_sinks
+
+    def with_collector(*args, **kwargs):
+        return [*original(*args, **kwargs), sink]
+
+    import edge.pipeline as pipeline_module
+
+    pipeline_module.make_sinks = with_collector
+    try:
+        pipeline.run()
+    finally:
+        pipeline_module.make_sinks = original
+    camera = FakePicamera2.instances[0]
+    assert camera.calls.index("start_preview:DRM") < camera.calls.index("start")
+    assert camera.overlay is None  # cleared when the sink closed
+    updates = camera.calls.count("set_overlay") - 1
+    assert 1 <= updates <= len(sink.results)
+    # boxes found on the 320x240 lores stream come back in 640x480 main pixels
+    truth = {f["frame"]: f["faces"] for f in demo_truth()["frames"]}
+    from edge.scoring import match
+
+    matched = total = 0
+    for result in sink.results:
+        faces = truth[result.frame.index]  # the fake plays the demo clip from frame 0
+        total += len(faces)
+        matched += len(match(faces, [{"box": f.box} for f in result.faces]))
+    assert matched >= 0.8 * total
+
+
+def test_drm_overlay_is_redrawn_only_when_it_changes(fake_picamera2):
+    from edge.frames import Face, Frame, Result
+    from edge.sinks.drm import DrmSink
+
+    camera = fake_picamera2()
+    sink = DrmSink(camera, (640, 480), hud_interval_s=60)
+    face = Face((100, 100, 200, 200), 0.9, "happy", 0.8, {"happy": 0.8}, 1)
+    frame = Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0)
+    with sink:
+        for _ in range(5):
+            sink.write(Result(frame, [face]), None)
+        assert sink.updates == 1
+        assert camera.overlay.shape == (480, 640, 4)
+        assert camera.overlay[..., 3].max() == 255 and camera.overlay[0, -1, 3] == 0
+        moved = Face((102, 101, 200, 200), 0.9, "happy", 0.81, {"happy": 0.81}, 1)
+        sink.write(Result(frame, [moved]), None)  # a pixel or two: same picture
+        assert sink.updates == 1
+        sad = Face((102, 101, 200, 200), 0.9, "sad", 0.6, {"sad": 0.6}, 1)
+        sink.write(Result(frame, [sad]), None)
+        assert sink.updates == 2
+
+
+def test_drm_display_needs_the_pi_camera():
+    from edge.sinks import SinkError
+
+    with pytest.raises(SinkError, match="--source picamera2"):
+        Pipeline(config(source={"name": "demo"}, output={"display": "drm"})).run()

@@ -16,7 +16,7 @@ def test_video_file_delivers_every_frame_then_ends():
         assert not source.live and source.fps == pytest.approx(15)
         frames = 0
         while (captured := source.read()) is not None:
-            image, stamp = captured
+            image, stamp = captured.image, captured.timestamp
             assert image.shape == (480, 640, 3) and stamp is None
             frames += 1
     assert frames == len(demo_truth()["frames"])
@@ -72,9 +72,10 @@ def test_picamera2_missing_is_a_clear_error():
 def test_picamera2_source_with_the_fake(fake_picamera2):
     source = make_source(SourceConfig(name="picamera2", width=320, height=240))
     with source:
-        image, stamp = source.read()
+        image, stamp, gray = source.read()
         camera = fake_picamera2.instances[0]
         assert camera.config["main"] == {"size": (320, 240), "format": "RGB888"}
+        assert "lores" not in camera.config and gray is None  # lores only if smaller
         assert image.shape == (240, 320, 3)
         assert stamp == pytest.approx(time.monotonic() - 0.005, abs=0.5)  # sensor time
     assert camera.calls[:4] == ["__init__", "create_preview_configuration", "configure", "start"]
@@ -106,3 +107,34 @@ def test_stream_loss_is_reported_as_lost(tmp_path):
     source._state, source._cap = "open", cv2.VideoCapture()  # a stream that delivers nothing
     with pytest.raises(SourceLost):
         source.read()
+
+
+def test_picamera2_lores_stream_is_the_gray_detection_image(fake_picamera2):
+    with make_source(SourceConfig(name="picamera2", lores_width=320)) as source:
+        image, _, gray = source.read()
+    camera = fake_picamera2.instances[0]
+    assert camera.config["lores"] == {"size": (320, 240), "format": "YUV420"}
+    assert image.shape == (480, 640, 3) and gray.shape == (240, 320)  # Y plane only
+
+
+def test_picamera2_retries_a_busy_camera(fake_picamera2, monkeypatch, caplog):
+    from edge.sources.picamera2 import Picamera2Source
+
+    monkeypatch.setattr(Picamera2Source, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
+    failures = iter([RuntimeError("Device or resource busy")] * 2)
+    real_init = fake_picamera2.__init__
+
+    def busy_twice(self, *args):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_init(self, *args)
+
+    monkeypatch.setattr(fake_picamera2, "__init__", busy_twice)
+    with make_source(SourceConfig(name="picamera2")) as source:
+        assert source.read() is not None
+    assert caplog.text.count("retrying in") == 2
+    # auto does not wait for a busy camera: it falls back at once
+    failures = iter([RuntimeError("busy")] * 10)
+    with open_source(SourceConfig(name="auto")) as source:
+        assert source.description != "picamera2"

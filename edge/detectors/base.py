@@ -36,3 +36,23 @@ def clip_box(x: float, y: float, w: float, h: float, width: int, height: int):
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return x0, y0, x1 - x0, y1 - y0
+
+
+def detect_on(detector: Detector, image: np.ndarray, detect_image: np.ndarray | None):
+    """Detections in `image` coordinates, found on `detect_image` when given.
+
+    The Pi camera's low-resolution stream is detected on (less to scale and
+    convert), and its boxes are scaled back to the main image, where faces are
+    cropped at full resolution.
+    """
+    if detect_image is None:
+        return detector.detect(image)
+    height, width = image.shape[:2]
+    sx, sy = width / detect_image.shape[1], height / detect_image.shape[0]
+    scaled = []
+    for found in detector.detect(detect_image):
+        x, y, w, h = found.box
+        box = clip_box(x * sx, y * sy, w * sx, h * sy, width, height)
+        if box is not None:
+            scaled.append(Detection(box, found.score))
+    return scaled

@@ -31,14 +31,21 @@ def _webcam(index: int, config: SourceConfig) -> Source:
     return WebcamSource(index, config.width, config.height, config.fps)
 
 
-def _picamera2(config: SourceConfig) -> Source:
+def _picamera2(config: SourceConfig, drm_preview: bool, retries: bool) -> Source:
     from edge.sources.picamera2 import Picamera2Source
 
-    return Picamera2Source(config.width, config.height, config.fps)
+    return Picamera2Source(
+        config.width, config.height, config.fps, config.lores_width, drm_preview, retries
+    )
 
 
-def make_source(config: SourceConfig) -> Source:
-    """The (unopened) source named by `config.name`; `auto` is resolved by `open_source`."""
+def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool = True) -> Source:
+    """The (unopened) source named by `config.name`; `auto` is resolved by `open_source`.
+
+    `drm_preview`: the Pi camera also shows itself on HDMI (the DRM sink's
+    base); other sources ignore it. `retries`: the Pi camera waits for a busy
+    or late camera instead of failing at once.
+    """
     name = config.name.strip()
     if name == "demo":
         if not DEMO_CLIP.is_file():
@@ -48,7 +55,7 @@ def make_source(config: SourceConfig) -> Source:
             )
         return VideoSource(DEMO_CLIP)
     if name == "picamera2":
-        return _picamera2(config)
+        return _picamera2(config, drm_preview, retries)
     if name.isdigit():
         return _webcam(int(name), config)
     if name.lower().startswith(STREAM_PREFIXES):
@@ -63,15 +70,16 @@ def make_source(config: SourceConfig) -> Source:
     raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
 
 
-def open_source(config: SourceConfig) -> Source:
+def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
     """The named source, opened. `auto` tries the Pi camera, then webcam 0, then the demo clip,
     and says in one log line which it took."""
     if config.name.strip() != "auto":
-        return make_source(config).open()
+        return make_source(config, drm_preview).open()
     reasons = []
     for candidate in ("picamera2", "0", "demo"):
         try:
-            source = make_source(config.model_copy(update={"name": candidate})).open()
+            candidate_config = config.model_copy(update={"name": candidate})
+            source = make_source(candidate_config, drm_preview, retries=False).open()
         except SourceError as exc:
             reasons.append(f"{candidate}: {exc}")
             continue

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from edge.lifecycle import Lifecycle
 
-Capture = tuple[np.ndarray, float | None]
-"""A BGR image and its capture time on the monotonic clock (None: stamp on arrival)."""
+
+class Capture(NamedTuple):
+    """What a source read: the BGR image, its capture time on the monotonic clock
+    (None: stamp it on arrival), and optionally a smaller gray image to detect
+    faces on (the Pi camera's low-resolution stream)."""
+
+    image: np.ndarray
+    timestamp: float | None = None
+    detect_image: np.ndarray | None = None
 
 
 class SourceError(RuntimeError):

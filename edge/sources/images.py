@@ -56,4 +56,4 @@ class ImageSource(Source):
             return None
         self.current = self.paths[self._next]
         self._next += 1
-        return read_image(self.current), None
+        return Capture(read_image(self.current))

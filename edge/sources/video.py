@@ -52,7 +52,7 @@ class VideoSource(Source):
         if ok and image is not None:
             self._position += 1
             self._bad_in_a_row = 0
-            return image, None
+            return Capture(image)
         if self.live:
             raise SourceLost(f"{self.description} stopped delivering frames")
         # A failed read before the known end is a broken frame, not the end.

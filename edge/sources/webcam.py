@@ -37,7 +37,7 @@ class WebcamSource(Source):
         ok, image = self._cap.read()
         if not ok or image is None:
             raise SourceLost(f"{self.description} stopped delivering frames")
-        return image, None
+        return Capture(image)
 
     def _close(self) -> None:
         if self._cap is not None:

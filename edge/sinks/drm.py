@@ -1,0 +1,60 @@
+"""HDMI without a desktop: picamera2's DRM preview with an RGBA overlay.
+
+The camera's own DRM preview puts the main stream on the screen with no CPU
+copy; this sink only draws boxes, labels and the HUD into a transparent RGBA
+image and hands it to `Picamera2.set_overlay`, and only when something
+changed (a face, a label, or the HUD once a second), since each overlay
+update is a full-size copy on the Pi.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from edge.frames import Result
+from edge.overlay import draw_faces, draw_hud
+from edge.sinks.base import Sink
+from edge.stats import RateMeter
+
+
+class DrmSink(Sink):
+    name = "drm"
+
+    def __init__(self, camera, size: tuple[int, int], hud_interval_s: float = 1.0) -> None:
+        super().__init__()
+        self.camera = camera
+        self.size = size
+        self.hud_interval_s = hud_interval_s
+        self.rate = RateMeter()
+        self._shown: tuple | None = None
+        self._hud_at = 0.0
+        self.updates = 0
+
+    def _write(self, result: Result, annotated: np.ndarray | None) -> None:
+        now = time.monotonic()
+        self.rate.tick(now)  # every processed frame passes here
+        # What the viewer would see change: boxes to 8 px, confidence to 5 points.
+        faces = tuple(
+            (tuple(v // 8 for v in f.box), f.label, round(f.confidence * 20)) for f in result.faces
+        )
+        if faces == self._shown and now - self._hud_at < self.hud_interval_s:
+            return
+        width, height = self.size
+        canvas = np.zeros((height, width, 3), np.uint8)
+        draw_faces(canvas, result)
+        draw_hud(canvas, self.rate.rate(now), result.latency_ms, len(result.faces))
+        # Opaque where something was drawn, transparent elsewhere; RGBA order.
+        alpha = np.where(canvas.any(axis=2), 255, 0).astype(np.uint8)
+        overlay = np.dstack([cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB), alpha])
+        self.camera.set_overlay(overlay)
+        self._shown, self._hud_at = faces, now
+        self.updates += 1
+
+    def _close(self) -> None:
+        try:
+            self.camera.set_overlay(None)
+        except Exception:
+            pass

@@ -9,6 +9,7 @@ update is a full-size copy on the Pi.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import cv2
@@ -54,7 +55,6 @@ class DrmSink(Sink):
         self.updates += 1
 
     def _close(self) -> None:
-        try:
+        # The camera may already be closed; nothing is left to clear then.
+        with contextlib.suppress(Exception):
             self.camera.set_overlay(None)
-        except Exception:
-            pass

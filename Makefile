@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip figure clean
 
 # The Pi-side runtime only (no TensorFlow).
 $(VENV)/.edge-installed: pyproject.toml
@@ -59,6 +59,9 @@ bench: $(VENV)/.dev-installed
 
 demo-clip: $(VENV)/.edge-installed data/fer2013/train
 	$(BIN)/python scripts/make_demo_clip.py --data data/fer2013/test
+
+figure: $(VENV)/.edge-installed
+	$(BIN)/python scripts/readme_figure.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

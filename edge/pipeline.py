@@ -240,6 +240,8 @@ class Pipeline:
                     continue
                 t0 = time.perf_counter()
                 if image_sinks:
+                    # the HUD shows the latency up to drawing; the final figure follows
+                    result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
                     fps = self.stats.process_rate.rate()
                     annotated = annotate(result.frame.image, result, fps)
                     for sink in image_sinks:

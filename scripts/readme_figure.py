@@ -24,9 +24,24 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "annotated.mp4"
-        subprocess.run([sys.executable, "-m", "edge", "run", "--source", "demo", "--display",
-                        "none", "--record", str(video), "--max-frames", str(args.frame + 1)],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "run",
+                "--source",
+                "demo",
+                "--display",
+                "none",
+                "--record",
+                str(video),
+                "--max-frames",
+                str(args.frame + 1),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         cap = cv2.VideoCapture(str(video))
         cap.set(cv2.CAP_PROP_POS_FRAMES, args.frame)
         ok, image = cap.read()

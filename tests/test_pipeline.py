@@ -208,3 +208,15 @@ def test_drm_display_needs_the_pi_camera():
 
     with pytest.raises(SinkError, match="--source picamera2"):
         Pipeline(config(source={"name": "demo"}, output={"display": "drm"})).run()
+
+
+def test_the_hud_sees_the_latency_up_to_drawing():
+    class ImageSink(CollectSink):
+        needs_image = True
+
+        def _write(self, result, annotated):
+            self.results.append(result.latency_ms)
+
+    sink = ImageSink()
+    Pipeline(config(source={"name": "demo"}, run={"max_frames": 5}), sinks=[sink]).run()
+    assert len(sink.results) == 5 and min(sink.results) > 0

@@ -62,6 +62,7 @@ class AugmentConfig(_Strict):
     zoom: float = Field(0.1, ge=0, le=0.5)
     brightness: float = Field(0.2, ge=0, le=1)
     contrast: float = Field(0.2, ge=0, le=1)
+    erasing: float = Field(0.0, ge=0, le=1)  # probability of blanking one random patch
 
 
 class TrainConfig(_Strict):

@@ -73,6 +73,10 @@ def make_augmenter(config: Config):
         steps.append(layers.RandomBrightness(a.brightness, value_range=(0, 255)))
     if a.contrast:
         steps.append(layers.RandomContrast(a.contrast, value_range=(0, 255)))
+    if a.erasing:
+        steps.append(
+            layers.RandomErasing(a.erasing, scale=(0.02, 0.2), fill_value=0.0, value_range=(0, 255))
+        )
 
     def augment(images):
         for step in steps:
@@ -83,7 +87,10 @@ def make_augmenter(config: Config):
 
 
 def make_datasets(splits: dict[str, Split], config: Config):
+    """The training batches (augmented afresh each epoch) and the validation batches."""
     import tensorflow as tf
+
+    from host_training.batches import EpochBatches
 
     def as_float(split: Split):
         # One-hot here, in NumPy: label smoothing needs it, and a keras.ops
@@ -99,8 +106,8 @@ def make_datasets(splits: dict[str, Split], config: Config):
         .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val = tf.data.Dataset.from_tensor_slices(as_float(splits["val"])).batch(256).prefetch(2)
-    return train, val
+    val_x, val_y = as_float(splits["val"])
+    return EpochBatches(train), (val_x, val_y)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -217,6 +224,7 @@ def run(config: Config, resume: bool) -> Path:
     model.fit(
         train_ds,
         validation_data=val_ds,
+        validation_batch_size=256,
         epochs=config.train.epochs,
         initial_epoch=state["epoch"],
         class_weight=weights,

@@ -49,7 +49,10 @@ RUN_OVERRIDES = {
     "overwrite": "output.overwrite",
     "max_frames": "run.max_frames",
     "duration": "run.duration",
+    "web": "web.listen",
+    "web_token": "web.token",
 }
+WEB_TOKEN_ENV = "EMOTION_EDGE_WEB_TOKEN"  # keeps the token out of `ps` and the unit file
 
 
 class JournalFormatter(logging.Formatter):
@@ -138,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-smoothing", action="store_true", help="turn off per-face probability smoothing"
     )
+    run.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="serve the live page, stats and photo upload (default host 127.0.0.1)",
+    )
+    run.add_argument(
+        "--web-token",
+        help=f"token the page requires; needed beyond loopback (or set {WEB_TOKEN_ENV})",
+    )
 
     image = commands.add_parser("image", help="annotate photos, one JSON line per image")
     image.add_argument("paths", nargs="+", type=Path, help="image files or folders")
@@ -163,6 +175,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     }
     if getattr(args, "no_smoothing", False):
         values["tracking.smoothing"] = False
+    if "web.token" not in values and os.environ.get(WEB_TOKEN_ENV):
+        values["web.token"] = os.environ[WEB_TOKEN_ENV]
     return values
 
 

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
@@ -65,6 +65,21 @@ class OutputConfig(_Section):
     overwrite: bool = False
 
 
+class WebConfig(_Section):
+    listen: str = Field("", description="HOST:PORT or PORT (loopback) for the web page; empty: off")
+    token: str = Field("", description="required on every request; must be set beyond loopback")
+    max_upload_mb: float = Field(10.0, gt=0, le=100)
+    jpeg_quality: int = Field(80, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _listen_is_safe(self) -> WebConfig:
+        if self.listen:
+            from edge.web.address import check_web_config
+
+            check_web_config(self.listen, self.token)
+        return self
+
+
 class RunLimits(_Section):
     max_frames: int = Field(0, ge=0, description="0: no limit")
     duration: float = Field(0.0, ge=0, description="seconds; 0: no limit")
@@ -76,6 +91,7 @@ class RunConfig(_Section):
     classifier: ClassifierConfig = ClassifierConfig()
     tracking: TrackingConfig = TrackingConfig()
     output: OutputConfig = OutputConfig()
+    web: WebConfig = WebConfig()
     run: RunLimits = RunLimits()
 
 

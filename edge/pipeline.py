@@ -109,6 +109,7 @@ class Pipeline:
         self._slots: tuple[LatestSlot, ...] = ()
         self._stats_writer: JsonLinesWriter | None = None
         self._last_report = 0.0
+        self.web = None  # the WebSink while `config.web.listen` is set
 
     def stop(self) -> None:
         """Ask every stage to finish; safe from any thread or a signal handler."""
@@ -228,8 +229,6 @@ class Pipeline:
             outbox.close()
 
     def _output(self, sinks: list[Sink], inbox: LatestSlot[Result]) -> None:
-        image_sinks = [s for s in sinks if s.needs_image]
-        other_sinks = [s for s in sinks if not s.needs_image]
         try:
             while True:
                 result = inbox.get(timeout=POLL_S)
@@ -239,6 +238,9 @@ class Pipeline:
                     self._report()
                     continue
                 t0 = time.perf_counter()
+                # Asked per frame: the web page wants frames only while someone watches.
+                image_sinks = [s for s in sinks if s.needs_image]
+                other_sinks = [s for s in sinks if s not in image_sinks]
                 if image_sinks:
                     # the HUD shows the latency up to drawing; the final figure follows
                     result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
@@ -315,6 +317,11 @@ class Pipeline:
             stack.enter_context(classifier)
             fps = source.fps or cfg.source.fps
             sinks = self.sinks if self.sinks is not None else make_sinks(cfg.output, fps, source)
+            if cfg.web.listen:
+                from edge.sinks.web import WebSink
+
+                self.web = WebSink(cfg, lambda: self.stats.snapshot(), source.description)
+                sinks = [*sinks, self.web]
             for sink in sinks:
                 stack.enter_context(sink)
             if cfg.output.stats:

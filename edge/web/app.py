@@ -1,0 +1,268 @@
+"""The web application: the page, the MJPEG stream, live stats and the photo API.
+
+    GET  /                 the page (plain HTML and JS from edge/web/static)
+    GET  /stream.mjpg      the annotated frames, multipart/x-mixed-replace
+    GET  /api/stats        the pipeline's figures plus labels over the last minute
+    GET  /api/events       the same figures pushed once a second (server-sent events)
+    GET  /api/latest       the last frame's faces, in the events-file schema
+    POST /api/analyze      a photo (multipart field `image`, or the raw body) -> faces;
+                           `?annotate=1` answers with the annotated JPEG instead
+
+Every answer that is an error is JSON `{"error": "..."}` with a 4xx status.
+With a token set, every request must carry it: `Authorization: Bearer TOKEN`,
+`?token=TOKEN`, or the cookie the page gets when opened as `/?token=TOKEN`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from pathlib import Path
+
+import cv2
+from aiohttp import web
+
+from edge.overlay import annotate
+from edge.web.hub import FrameHub
+from edge.web.uploads import ACCEPTED, PhotoAnalyzer, UploadError
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+BOUNDARY = "frame"
+EVENTS_INTERVAL_S = 1.0
+WAIT_S = 0.5  # how long a stream waits for a frame before checking for shutdown
+
+
+class JpegBoard:
+    """The newest JPEG, on the event loop; streams wait here for the next one."""
+
+    def __init__(self) -> None:
+        self.seq = 0  # the hub numbers frames from 1
+        self.data = b""
+        self._changed = asyncio.Event()
+
+    def post(self, seq: int, data: bytes) -> None:
+        self.seq, self.data = seq, data
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_newer(self, seq: int, timeout: float) -> bool:
+        if self.seq != seq:
+            return True
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+HUB = web.AppKey("hub", FrameHub)
+ANALYZER = web.AppKey("analyzer", PhotoAnalyzer)
+INFO = web.AppKey("info", dict)
+TOKEN = web.AppKey("token", str)
+MAX_UPLOAD = web.AppKey("max_upload", int)
+FRAMES = web.AppKey("frames", JpegBoard)
+CLOSING = web.AppKey("closing", asyncio.Event)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[MAX_UPLOAD] / 1e6
+        return _error(413, f"upload too large: at most {limit:.0f} MB")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason if exc.text is None else exc.text.strip())
+
+
+COOKIE = "emotion_edge_token"
+
+
+def given_token(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth.removeprefix("Bearer ").strip()
+    return request.query.get("token") or request.cookies.get(COOKIE, "")
+
+
+@web.middleware
+async def require_token(request: web.Request, handler):
+    """With a token set, no request is answered without it."""
+    token = request.app[TOKEN]
+    if token and not hmac.compare_digest(given_token(request).encode(), token.encode()):
+        return _error(401, "missing or wrong token: open the page as /?token=TOKEN")
+    return await handler(request)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    response = web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+    if request.app[TOKEN]:
+        # The page's own requests (style, script, stream) then carry it too.
+        response.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
+    return response
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    hub, board = request.app[HUB], request.app[FRAMES]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    hub.add_viewer()
+    log.info("stream viewer connected (%d watching)", hub.viewers)
+    seq = 0  # the board's "nothing yet"
+    try:
+        while not request.app[CLOSING].is_set():
+            if not await board.wait_newer(seq, WAIT_S):
+                continue
+            seq, data = board.seq, board.data
+            # A slow viewer waits here alone; others and the pipeline carry on,
+            # and it gets the newest frame when it is ready again.
+            await response.write(
+                b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
+                b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data + b"\r\n"
+            )
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.remove_viewer()
+        log.info("stream viewer left (%d watching)", hub.viewers)
+    return response
+
+
+def stats_payload(app: web.Application) -> dict:
+    hub = app[HUB]
+    snap = hub.snapshot()
+    latest = hub.latest_event()
+    return {
+        **app[INFO],
+        "fps": snap.get("processed_fps", 0.0),
+        "camera_fps": snap.get("camera_fps", 0.0),
+        "latency_ms": {k: snap.get("latency_ms", {}).get(k, 0.0) for k in ("p50", "p95")},
+        "stage_ms": snap.get("stage_ms", {}),
+        "faces": len(latest["faces"]) if latest else 0,
+        "labels_last_minute": hub.labels_last_minute(),
+        "frames_processed": snap.get("frames_processed", 0),
+        "frames_skipped": snap.get("frames_skipped", 0),
+        "viewers": hub.viewers,
+    }
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(stats_payload(request.app))
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    try:
+        while not request.app[CLOSING].is_set():
+            payload = json.dumps(stats_payload(request.app), separators=(",", ":"))
+            await response.write(f"data: {payload}\n\n".encode())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(request.app[CLOSING].wait(), EVENTS_INTERVAL_S)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+async def latest(request: web.Request) -> web.Response:
+    event = request.app[HUB].latest_event()
+    if event is None:
+        return _error(404, "no frame processed yet: try again in a moment")
+    return web.json_response(event)
+
+
+async def _read_upload(request: web.Request) -> bytes:
+    """The photo's bytes, held in memory and never more than the limit."""
+    limit = request.app[MAX_UPLOAD]
+    too_large = UploadError(413, f"upload too large: at most {limit / 1e6:.0f} MB")
+    if request.content_length is not None and request.content_length > limit + 65536:
+        raise too_large
+    if request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name != "image":
+                continue
+            data = bytearray()
+            while chunk := await part.read_chunk(65536):
+                data += chunk
+                if len(data) > limit:
+                    raise too_large
+            return bytes(data)
+        raise UploadError(400, "no `image` field in the form: send the photo as field `image`")
+    data = await request.read()  # bounded by the app's client_max_size
+    if len(data) > limit:
+        raise too_large
+    return data
+
+
+async def analyze(request: web.Request) -> web.Response:
+    analyzer = request.app[ANALYZER]
+    try:
+        data = await _read_upload(request)
+        loop = asyncio.get_running_loop()
+        result, ms = await loop.run_in_executor(analyzer.executor, analyzer.analyze, data)
+    except UploadError as exc:
+        return _error(exc.status, str(exc))
+    image = result.frame.image
+    if request.query.get("annotate") in ("1", "true", "yes"):
+        _, jpeg = cv2.imencode(".jpg", annotate(image, result), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        return web.Response(body=jpeg.tobytes(), content_type="image/jpeg")
+    return web.json_response(
+        {
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "ms": round(ms, 1),
+            "faces": [face.to_json() for face in result.faces],
+        }
+    )
+
+
+def make_app(
+    hub: FrameHub,
+    analyzer: PhotoAnalyzer,
+    info: dict,
+    token: str = "",
+    max_upload: int = 10_000_000,
+) -> web.Application:
+    """The application; `info` names what is running (source, detector, model)."""
+    app = web.Application(
+        middlewares=[errors_as_json, require_token], client_max_size=max_upload + 65536
+    )
+    app[HUB], app[ANALYZER], app[INFO], app[TOKEN] = hub, analyzer, info, token
+    app[MAX_UPLOAD] = max_upload
+    app[FRAMES] = JpegBoard()
+    app[CLOSING] = asyncio.Event()
+
+    async def closing(app: web.Application) -> None:
+        app[CLOSING].set()  # open streams end within WAIT_S
+
+    app.on_shutdown.append(closing)
+    app.router.add_get("/", index)
+    app.router.add_get("/stream.mjpg", stream)
+    app.router.add_get("/api/stats", stats)
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/latest", latest)
+    app.router.add_post("/api/analyze", analyze)
+    app.router.add_static("/static/", STATIC)
+    return app
+
+
+__all__ = ["ACCEPTED", "make_app"]

@@ -1,0 +1,124 @@
+"""What the pipeline shares with the web page: the newest frame, results and figures.
+
+The pipeline's output thread hands over each annotated frame by reference
+(`publish`), which costs nothing. A separate encoder thread turns the newest
+one into a JPEG, once for all viewers and only while someone watches; the
+server's event loop is told through `on_jpeg`. So neither encoding nor a slow
+viewer can hold up the pipeline: a viewer that falls behind simply gets the
+newest JPEG when it is ready again, and the frames in between are skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from edge.frames import Result
+
+LABEL_WINDOW_S = 60.0
+
+
+class FrameHub:
+    """Thread-safe hand-over between the pipeline and the web server."""
+
+    def __init__(self, jpeg_quality: int = 80, snapshot: Callable[[], dict] | None = None) -> None:
+        self.jpeg_quality = jpeg_quality
+        self.snapshot = snapshot or (lambda: {})
+        self.on_jpeg: Callable[[int, bytes], None] | None = None
+        self.encoded = 0
+        self._cond = threading.Condition()
+        self._image: np.ndarray | None = None
+        self._image_seq = 0
+        self._viewers = 0
+        self._closed = False
+        self._latest: Result | None = None
+        self._labels: deque[tuple[float, list[str]]] = deque()
+        self._encoder: threading.Thread | None = None
+
+    # -- pipeline side ----------------------------------------------------
+
+    @property
+    def watching(self) -> bool:
+        """Someone is on the stream: only then is a frame worth annotating and encoding."""
+        return self._viewers > 0
+
+    def publish(self, result: Result, annotated: np.ndarray | None) -> None:
+        """Called from the pipeline's output thread for every processed frame."""
+        now = time.monotonic()
+        with self._cond:
+            self._latest = result
+            self._labels.append((now, [face.label for face in result.faces]))
+            while self._labels and now - self._labels[0][0] > LABEL_WINDOW_S:
+                self._labels.popleft()
+            if annotated is not None and self._viewers:
+                self._image = annotated
+                self._image_seq += 1
+                self._cond.notify_all()
+
+    # -- server side --------------------------------------------------------
+
+    def start(self) -> None:
+        self._encoder = threading.Thread(target=self._encode_loop, name="web-encoder", daemon=True)
+        self._encoder.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._encoder is not None:
+            self._encoder.join(timeout=2)
+
+    def add_viewer(self) -> None:
+        with self._cond:
+            self._viewers += 1
+
+    def remove_viewer(self) -> None:
+        with self._cond:
+            self._viewers -= 1
+            if not self._viewers:
+                self._image = None  # do not keep a frame nobody watches
+
+    @property
+    def viewers(self) -> int:
+        return self._viewers
+
+    def latest_event(self) -> dict | None:
+        """The last processed frame in the events-file schema (None before the first)."""
+        with self._cond:
+            latest = self._latest
+        return None if latest is None else latest.to_event()
+
+    def labels_last_minute(self) -> dict[str, int]:
+        """Faces per label over the last minute, one count per face per frame."""
+        now = time.monotonic()
+        with self._cond:
+            counts = Counter(
+                label for t, labels in self._labels if now - t <= LABEL_WINDOW_S for label in labels
+            )
+        return dict(counts.most_common())
+
+    def _encode_loop(self) -> None:
+        seen = 0
+
+        def ready() -> bool:
+            return self._closed or self._image_seq != seen
+
+        while True:
+            with self._cond:
+                self._cond.wait_for(ready)
+                if self._closed:
+                    return
+                image, seen = self._image, self._image_seq
+            if image is None:
+                continue
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:
+                continue
+            self.encoded += 1
+            if self.on_jpeg is not None:
+                self.on_jpeg(seen, data.tobytes())

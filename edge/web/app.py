@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import socket
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 BOUNDARY = "frame"
 EVENTS_INTERVAL_S = 1.0
+SEND_BUFFER = 128 * 1024  # bytes the kernel may queue per viewer (it doubles this)
 WAIT_S = 0.5  # how long a stream waits for a frame before checking for shutdown
 
 
@@ -121,10 +123,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
         }
     )
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        # A viewer that cannot keep up should fall behind by a frame or two,
+        # not by the seconds of video a default (autotuned, MBs) buffer holds.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     await response.prepare(request)
     hub.add_viewer()
     log.info("stream viewer connected (%d watching)", hub.viewers)
-    seq = 0  # the board's "nothing yet"
+    seq = board.seq  # wait for a fresh frame: the board's may be from an earlier viewer
     try:
         while not request.app[CLOSING].is_set():
             if not await board.wait_newer(seq, WAIT_S):

@@ -1,0 +1,371 @@
+"""The web page's server, over real HTTP on loopback, beside a real pipeline."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+from conftest import DEMO_CLIP, MODEL, assert_one_line_error, demo_frame, run_cli
+
+from edge.config import ConfigError, RunConfig, load_config
+from edge.pipeline import Pipeline
+from edge.sinks import SinkError
+from edge.web.hub import FrameHub
+from edge.web.server import WebServer
+from edge.web.uploads import UploadError, decode_upload, image_size
+
+LABELS = set(json.loads(MODEL.with_suffix(".json").read_text())["labels"])
+
+
+def web_config(**web) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "source": {"name": str(DEMO_CLIP), "realtime": True},
+            "output": {"display": "none"},
+            "web": {"listen": "127.0.0.1:0", **web},
+        }
+    )
+
+
+class LivePipeline:
+    """A real pipeline on the demo clip, played in real time, on a thread."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.pipeline = Pipeline(config)
+        self.thread = threading.Thread(target=self.pipeline.run, daemon=True)
+
+    def __enter__(self) -> LivePipeline:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            web = self.pipeline.web
+            if web is not None and web.server._state == "open":
+                self.url = web.url
+                if self.stats()["frames_processed"] > 0:
+                    return self
+            time.sleep(0.1)
+        raise AssertionError("the pipeline's web server did not come up in 30 s")
+
+    def __exit__(self, *exc) -> None:
+        self.pipeline.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+    @property
+    def hub(self) -> FrameHub:
+        return self.pipeline.web.hub
+
+    def get(self, path: str, headers: dict | None = None):
+        request = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {})
+        return urllib.request.urlopen(request, timeout=10)
+
+    def stats(self) -> dict:
+        with self.get("api/stats") as response:
+            return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def live():
+    with LivePipeline(web_config(max_upload_mb=1.0)) as running:
+        yield running
+
+
+def post(url: str, body: bytes, content_type: str, headers: dict | None = None):
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": content_type, **(headers or {})}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get_content_type(), error.read()
+
+
+def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def read_parts(response, count: int) -> list[tuple[dict, bytes]]:
+    """The first `count` parts of a multipart/x-mixed-replace stream."""
+    parts = []
+    while len(parts) < count:
+        line = response.readline()
+        if not line.strip():
+            continue
+        assert line.strip() == b"--frame", line
+        headers = {}
+        while (line := response.readline().strip()) != b"":
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append((headers, response.read(int(headers["content-length"]))))
+    return parts
+
+
+def face_photo() -> bytes:
+    return cv2.imencode(".jpg", demo_frame(40))[1].tobytes()
+
+
+# -- the live page --------------------------------------------------------------
+
+
+def test_page_names_what_is_running(live):
+    with live.get("/") as response:
+        page = response.read().decode()
+    assert '<img id="stream"' in page and 'id="upload"' in page
+    stats = live.stats()
+    assert stats["source"].endswith("faces.mp4")
+    assert stats["detector"].startswith("mediapipe")
+    assert stats["model"] == MODEL.name
+
+
+def test_stream_yields_changing_jpeg_frames_and_counts_the_viewer(live):
+    assert live.stats()["viewers"] == 0
+    with live.get("stream.mjpg") as response:
+        assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
+        parts = read_parts(response, 3)
+        assert live.stats()["viewers"] == 1
+    images = []
+    for headers, data in parts:
+        assert headers["content-type"] == "image/jpeg"
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape == (480, 640, 3)
+        images.append(image)
+    assert any(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in itertools.pairwise(images))
+    deadline = time.monotonic() + 5
+    while live.stats()["viewers"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.stats()["viewers"] == 0
+
+
+def test_frames_are_encoded_only_while_someone_watches(live):
+    before = live.hub.encoded
+    processed = live.stats()["frames_processed"]
+    time.sleep(0.6)
+    assert live.stats()["frames_processed"] > processed  # frames flow...
+    assert live.hub.encoded == before  # ...and none is encoded for nobody
+    with live.get("stream.mjpg") as response:
+        read_parts(response, 2)
+    assert live.hub.encoded >= before + 2
+
+
+def test_a_stalled_viewer_misses_frames_and_holds_up_nobody_else():
+    with LivePipeline(web_config()) as live:
+        host, port = live.url.removeprefix("http://").strip("/").split(":")
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((host, int(port)))
+        stalled.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        with stalled:
+            encoded, processed = live.hub.encoded, live.stats()["frames_processed"]
+            time.sleep(2.5)  # it reads nothing: its buffers fill, the server waits on it alone
+            with live.get("stream.mjpg") as response:
+                assert len(read_parts(response, 5)) == 5  # another viewer is served
+            # the clip plays at 15 fps: the pipeline kept up
+            assert live.stats()["frames_processed"] - processed >= 30
+            encoded = live.hub.encoded - encoded
+            stalled.setblocking(False)
+            received = b""
+            with contextlib.suppress(BlockingIOError):
+                while chunk := stalled.recv(1 << 16):
+                    received += chunk
+        # what it got is what fitted in the buffers; the frames in between were dropped
+        assert received.count(b"--frame") <= encoded - 10, (received.count(b"--frame"), encoded)
+
+
+def test_stats_schema(live):
+    stats = live.stats()
+    assert stats["fps"] > 0 and stats["frames_processed"] > 0
+    assert set(stats["latency_ms"]) == {"p50", "p95"}
+    assert 0 < stats["latency_ms"]["p50"] <= stats["latency_ms"]["p95"]
+    assert {"detect", "classify"} <= set(stats["stage_ms"])
+    assert isinstance(stats["faces"], int)
+    assert set(stats["labels_last_minute"]) <= LABELS
+    assert all(isinstance(n, int) and n > 0 for n in stats["labels_last_minute"].values())
+
+
+def test_events_push_stats_once_a_second(live):
+    with live.get("api/events") as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        payloads = []
+        while len(payloads) < 2:
+            line = response.readline().decode().strip()
+            if line.startswith("data: "):
+                payloads.append(json.loads(line.removeprefix("data: ")))
+    assert payloads[1]["frames_processed"] > payloads[0]["frames_processed"]
+
+
+def test_latest_is_an_event_in_the_events_file_schema(live):
+    with live.get("api/latest") as response:
+        event = json.load(response)
+    assert event["type"] == "frame" and isinstance(event["frame"], int)
+    assert event["latency_ms"] > 0
+    for face in event["faces"]:
+        assert set(face) == {"box", "score", "label", "confidence", "probs", "track"}
+        assert face["label"] in LABELS and set(face["probs"]) == LABELS
+
+
+# -- photo upload ---------------------------------------------------------------
+
+
+def test_analyze_finds_the_faces_of_a_photo(live):
+    body, content_type = multipart("image", "faces.jpg", face_photo())
+    status, kind, data = post(live.url + "api/analyze", body, content_type)
+    assert status == 200 and kind == "application/json"
+    result = json.loads(data)
+    assert (result["width"], result["height"]) == (640, 480)
+    assert len(result["faces"]) == 2  # frame 40 of the demo clip shows two faces
+    for face in result["faces"]:
+        assert face["label"] in LABELS and 0 < face["confidence"] <= 1
+
+
+def test_analyze_raw_body_and_annotated_jpeg(live):
+    status, kind, data = post(live.url + "api/analyze?annotate=1", face_photo(), "image/jpeg")
+    assert status == 200 and kind == "image/jpeg"
+    annotated = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    original = demo_frame(40)
+    assert annotated.shape == original.shape
+    assert np.abs(annotated.astype(int) - original).mean() > 0.5  # boxes were drawn
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "needle"),
+    [
+        (b"", 400, "empty upload"),
+        (b"hello, not a picture", 415, "not a JPEG, PNG, BMP or WebP image"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 64, 415, "damaged"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + (b"\x00\x01\x00\x00" * 2), 413, "too large"),
+        (b"\xff\xd8\xff" + b"\x00" * 1_100_000, 413, "at most 1 MB"),
+    ],
+    ids=["empty", "text", "truncated-jpeg", "png-bomb", "oversized"],
+)
+def test_bad_uploads_get_a_4xx_with_a_clear_message(live, payload, status, needle):
+    for body, content_type in (multipart("image", "x.jpg", payload), (payload, "image/jpeg")):
+        got, kind, data = post(live.url + "api/analyze", body, content_type)
+        assert (got, kind) == (status, "application/json"), data
+        assert needle in json.loads(data)["error"]
+
+
+def test_form_without_an_image_field(live):
+    body, content_type = multipart("photo", "x.jpg", face_photo())
+    status, _, data = post(live.url + "api/analyze", body, content_type)
+    assert status == 400 and "`image`" in json.loads(data)["error"]
+
+
+def test_image_size_is_read_from_every_accepted_header():
+    image = np.zeros((123, 321, 3), np.uint8)
+    lossless_webp = [cv2.IMWRITE_WEBP_QUALITY, 101]  # the VP8L header
+    for ext, params in (
+        (".jpg", []),
+        (".png", []),
+        (".bmp", []),
+        (".webp", []),
+        (".webp", lossless_webp),
+    ):
+        data = cv2.imencode(ext, image, params)[1].tobytes()
+        kind = {".jpg": "jpeg"}.get(ext, ext[1:])
+        assert image_size(data, kind) == (321, 123), ext
+        assert decode_upload(data).shape == (123, 321, 3)
+
+
+def test_large_photos_are_scaled_down_before_analysis():
+    data = cv2.imencode(".jpg", np.zeros((3000, 4000, 3), np.uint8))[1].tobytes()
+    assert decode_upload(data).shape == (1440, 1920, 3)
+    bomb = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    bomb = bomb[:16] + (20000).to_bytes(4, "big") * 2 + bomb[24:]
+    with pytest.raises(UploadError, match="too large") as raised:
+        decode_upload(bomb)
+    assert raised.value.status == 413
+
+
+# -- access ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def token_server():
+    config = web_config(token="s3cret")
+    server = WebServer(config, FrameHub(), {"source": "test"}).open()
+    yield server
+    server.close()
+
+
+def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_token_is_required_on_every_request(token_server):
+    url = token_server.url
+    for path in ("", "api/stats", "api/latest", "stream.mjpg", "static/app.js"):
+        status, _, body = fetch(url + path)
+        assert status == 401, path
+        assert "token" in json.loads(body)["error"]
+        assert fetch(url + path + "?token=wrong")[0] == 401
+    assert fetch(url + "api/stats?token=s3cret")[0] == 200
+    assert fetch(url + "api/stats", {"Authorization": "Bearer s3cret"})[0] == 200
+    status, headers, _ = fetch(url + "?token=s3cret")
+    assert status == 200 and "HttpOnly" in headers["Set-Cookie"]
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert fetch(url + "static/app.js", {"Cookie": cookie})[0] == 200
+    body, content_type = multipart("image", "x.jpg", face_photo())
+    assert post(url + "api/analyze", body, content_type)[0] == 401
+
+
+def test_a_network_address_needs_a_token():
+    with pytest.raises(ConfigError, match="reachable from the network.*--web-token"):
+        load_config(None, {"web.listen": "0.0.0.0:8080"})
+    assert load_config(None, {"web.listen": "0.0.0.0:8080", "web.token": "t"}).web.token == "t"
+    for listen in ("8080", ":8080", "localhost:8080", "[::1]:8080", "127.0.0.2:8080"):
+        assert load_config(None, {"web.listen": listen}).web.listen == listen
+    with pytest.raises(ConfigError, match="expected HOST:PORT or PORT"):
+        load_config(None, {"web.listen": "http://pi:80a"})
+
+
+def test_cli_refuses_a_network_address_without_a_token():
+    proc = run_cli("run", "--source", "demo", "--display", "none", "--web", "0.0.0.0:8080")
+    assert_one_line_error(proc, "reachable from the network", "--web-token")
+
+
+def test_cli_takes_the_token_from_the_option_or_the_environment(monkeypatch):
+    from edge.cli import WEB_TOKEN_ENV, _overrides, build_parser
+
+    args = build_parser().parse_args(["run", "--web", "0.0.0.0:8080"])
+    monkeypatch.delenv(WEB_TOKEN_ENV, raising=False)
+    assert "web.token" not in _overrides(args)
+    monkeypatch.setenv(WEB_TOKEN_ENV, "from-env")
+    assert _overrides(args) == {"web.listen": "0.0.0.0:8080", "web.token": "from-env"}
+    args = build_parser().parse_args(["run", "--web", "0.0.0.0:8080", "--web-token", "opt"])
+    assert _overrides(args)["web.token"] == "opt"
+
+
+def test_port_in_use_is_a_clear_start_up_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = web_config()
+        config.web.listen = f"127.0.0.1:{port}"
+        server = WebServer(config, FrameHub(), {})
+        with pytest.raises(SinkError, match=f"127.0.0.1:{port}.*choose another port"):
+            server.open()

@@ -31,7 +31,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, runners
+from benchmarks import components, runners, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -196,6 +196,12 @@ def run(args: argparse.Namespace) -> dict:
     log.info("components: detectors")
     results["components"]["detector_ms_per_frame"] = components.detector_ms(max(10, repeats // 5))
     results["scaling"] = scaling(30 if args.quick else 90)
+    log.info("web page: pipeline FPS with 0 and 3 stream viewers")
+    results["web"] = {
+        "offline": call_in_child(viewers.compare, clip, (0, 3), 1 if args.quick else 3)
+    }
+    if not args.quick:
+        results["web"]["realtime"] = call_in_child(viewers.compare, clip, (0, 3), 1, True)
 
     ratios: dict = {}
     seed = results["pipeline"]["seed_style"]
@@ -221,6 +227,8 @@ def run(args: argparse.Namespace) -> dict:
         ratios["int8_accuracy_drop_points"] = round(
             100 * (validation["float"]["accuracy"] - validation["int8"]["accuracy"]), 2
         )
+    web = results["web"]["offline"]
+    ratios["web_3_viewers_vs_0_fps"] = round(web["3"]["fps"] / web["0"]["fps"], 3)
     results["ratios"] = ratios
     results["targets"] = check_targets(ratios)
     return results
@@ -260,7 +268,19 @@ def markdown(results: dict) -> str:
         + ".",
         f"Cost of one more face in a frame: {results['scaling']['per_extra_face_ms']:.2f}"
         f" ms (classify: {results['scaling']['per_extra_face_classify_ms']:.2f} ms).",
+        "",
+        "With the web page on (`--web`), by stream viewers (median runs):",
+        "",
+        "| mode | viewers | pipeline FPS | CPU % | JPEG encodes/s | FPS each viewer got |",
+        "|---|---:|---:|---:|---:|---|",
     ]
+    for mode, by_count in results["web"].items():
+        for count, w in by_count.items():
+            got = ", ".join(f"{v:.1f}" for v in w["viewer_fps"]) or "-"
+            lines.append(
+                f"| {mode} | {count} | {w['fps']:.1f} | {w['cpu_percent']:.0f} | "
+                f"{w['encoded_fps']:.1f} | {got} |"
+            )
     return "\n".join(lines) + "\n"
 
 

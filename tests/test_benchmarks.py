@@ -55,6 +55,13 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
     assert [r["faces"] for r in rows] == [0, 1, 2, 4, 8]
     assert rows[0]["detected_per_frame"] == 0
     assert rows[-1]["detected_per_frame"] > rows[1]["detected_per_frame"] > 0
+    web = results["web"]["offline"]
+    assert web["0"]["encoded_fps"] == 0 and web["0"]["viewer_fps"] == []
+    assert len(web["3"]["viewer_fps"]) == 3 and min(web["3"]["viewer_fps"]) > 0
+    assert web["3"]["encoded_fps"] > 0
+    assert ratios["web_3_viewers_vs_0_fps"] == pytest.approx(
+        web["3"]["fps"] / web["0"]["fps"], rel=0.01
+    )
     for key, target in results["targets"].items():
         assert set(target) == {"value", "target", "met"}, key
     for machine_key in ("cpu", "cores", "os", "python", "versions", "git_commit"):

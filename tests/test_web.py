@@ -46,13 +46,21 @@ class LivePipeline:
 
     def __enter__(self) -> LivePipeline:
         self.thread.start()
+        try:
+            self._wait_for_frames()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_for_frames(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             web = self.pipeline.web
             if web is not None and web.server._state == "open":
                 self.url = web.url
                 if self.stats()["frames_processed"] > 0:
-                    return self
+                    return
             time.sleep(0.1)
         raise AssertionError("the pipeline's web server did not come up in 30 s")
 
@@ -66,7 +74,11 @@ class LivePipeline:
         return self.pipeline.web.hub
 
     def get(self, path: str, headers: dict | None = None):
-        request = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {})
+        token = self.pipeline.config.web.token
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(
+            self.url + path.lstrip("/"), headers={**auth, **(headers or {})}
+        )
         return urllib.request.urlopen(request, timeout=10)
 
     def stats(self) -> dict:

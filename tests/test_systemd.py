@@ -62,7 +62,14 @@ def test_unit_keeps_the_camera_and_display_reachable():
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shell_scripts_pass_shellcheck():
     proc = subprocess.run(
-        ["shellcheck", str(INSTALL), str(ROOT / ".ci" / "run")], capture_output=True, text=True
+        [
+            "shellcheck",
+            str(INSTALL),
+            str(ROOT / ".ci" / "run"),
+            str(ROOT / "scripts/arm64-check.sh"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout
 
@@ -86,6 +93,16 @@ def test_dry_run_prints_every_action_and_changes_nothing(tmp_path):
     ):
         assert expected in actions
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_start_enables_offline_and_starts_nothing(tmp_path):
+    proc = install("--dry-run", "--no-start", "--root", str(tmp_path))
+    actions = [line for line in proc.stdout.splitlines() if line.startswith("+ ")]
+    assert any(line.endswith("systemctl --root=/ enable emotion-edge") for line in actions)
+    assert not any("restart" in line or "daemon-reload" in line for line in actions)
+    assert "starts at the next boot" in proc.stdout
+    started = install("--dry-run", "--root", str(tmp_path)).stdout
+    assert "systemctl restart emotion-edge" in started
 
 
 def test_install_keeps_an_edited_config_and_uninstall_keeps_it_too(tmp_path):

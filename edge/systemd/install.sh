@@ -6,6 +6,8 @@
 #   sudo edge/systemd/install.sh --dry-run    print what would be done
 #   sudo edge/systemd/install.sh --uninstall  stop and remove (keeps the config
 #                                             and recordings; --purge removes them)
+#   sudo edge/systemd/install.sh --no-start   install and enable, start at next boot
+#                                             (image builds, chroots: no running systemd)
 #
 # Idempotent: running it again updates the code and the unit and restarts the
 # service. An edited /etc/emotion-edge/config.toml is never overwritten: the
@@ -22,6 +24,7 @@ ROOT=""
 DRY_RUN=0
 UNINSTALL=0
 PURGE=0
+START=1
 # Shared libraries opencv-contrib-python and mediapipe load that a minimal
 # 64-bit Raspberry Pi OS Lite lacks (found in an emulated arm64 Bookworm root),
 # python3-venv for the venv, python3-picamera2 for the camera (from apt: it
@@ -29,7 +32,7 @@ PURGE=0
 APT_PACKAGES=(python3-venv python3-picamera2 libxcb1 libegl1 libgles2 libgl1 libglib2.0-0)
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY_RUN=1 ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) UNINSTALL=1; PURGE=1 ;;
+    --no-start) START=0 ;;
     --root) ROOT=${2:?--root needs a folder}; shift ;;
     -h|--help) usage 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -95,6 +99,18 @@ install_packages() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     system apt-get update
+    # python3-picamera2 is in Raspberry Pi OS's archive only: elsewhere (plain
+    # Debian or Ubuntu on a Pi) the camera source is unavailable, the rest works.
+    if [[ " ${missing[*]} " == *" python3-picamera2 "* ]] && [ "$DRY_RUN" -eq 0 ] &&
+      [ -z "$ROOT" ] && ! apt-cache show python3-picamera2 >/dev/null 2>&1; then
+      echo "python3-picamera2 is not in the apt sources (not Raspberry Pi OS?):" \
+        "the Pi camera source will be unavailable; webcams and files work" >&2
+      local package kept=()
+      for package in "${missing[@]}"; do
+        [ "$package" = python3-picamera2 ] || kept+=("$package")
+      done
+      missing=("${kept[@]}")
+    fi
     system apt-get install -y --no-install-recommends "${missing[@]}"
   fi
 }
@@ -152,9 +168,14 @@ install_config() {
 install_unit() {
   run mkdir -p "$(dirname "$UNIT")"
   run install -m 0644 "$SRC/edge/systemd/$SERVICE.service" "$UNIT"
-  system systemctl daemon-reload
-  system systemctl enable "$SERVICE"
-  system systemctl restart "$SERVICE"
+  if [ "$START" -eq 1 ]; then
+    system systemctl daemon-reload
+    system systemctl enable "$SERVICE"
+    system systemctl restart "$SERVICE"
+  else
+    # Offline, on the file system: works where systemd is not running.
+    system systemctl --root=/ enable "$SERVICE"
+  fi
 }
 
 if [ "$UNINSTALL" -eq 1 ]; then
@@ -168,6 +189,9 @@ copy_app
 make_venv
 install_config
 install_unit
+if [ "$START" -eq 0 ]; then
+  echo "$SERVICE installed and enabled: it starts at the next boot (or: sudo systemctl start $SERVICE)"
+fi
 cat <<EOF
 $SERVICE installed.
   logs:     journalctl -u $SERVICE -f

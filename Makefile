@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip figure clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip figure arm64-check clean
 
 # The Pi-side runtime only (no TensorFlow).
 $(VENV)/.edge-installed: pyproject.toml
@@ -62,6 +62,11 @@ demo-clip: $(VENV)/.edge-installed data/fer2013/train
 
 figure: $(VENV)/.edge-installed
 	$(BIN)/python scripts/readme_figure.py
+
+# Emulated Raspberry Pi OS Lite (arm64 Bookworm): install.sh, then the demo clip.
+# Needs debootstrap, qemu-user-static and proot; the pre-release check.
+arm64-check:
+	scripts/arm64-check.sh
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

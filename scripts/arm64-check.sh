@@ -34,19 +34,35 @@ FAKE_CPU=$ROOT.sys-cpu
 mkdir -p "$FAKE_CPU"
 for name in possible present online; do echo "0-1" >"$FAKE_CPU/$name"; done
 
+# The host's CA bundle goes in beside the root's own, so a TLS-inspecting proxy
+# the host trusts for PyPI is trusted inside too.
+HOST_CA=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+CA_BIND=()
+CA_ENV=()
+if [ -r "$HOST_CA" ]; then
+  CA_BIND=(-b "$HOST_CA:/etc/ssl/host-ca.crt")
+  CA_ENV=(PIP_CERT=/etc/ssl/host-ca.crt SSL_CERT_FILE=/etc/ssl/host-ca.crt)
+fi
+
+# PIP_USER=0: under proot, access(2) reports the venv as read-only although
+# writes succeed, and pip would otherwise fall back to a --user install.
 in_root() {
   proot -0 -q qemu-aarch64-static -r "$ROOT" -w / \
-    -b /dev -b /proc -b "$FAKE_CPU:/sys/devices/system/cpu" -b /etc/resolv.conf \
+    -b /dev -b /proc -b "$FAKE_CPU:/sys/devices/system/cpu" -b /etc/resolv.conf "${CA_BIND[@]}" \
     /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 "$@"
+    LANG=C.UTF-8 PIP_USER=0 PIP_DEFAULT_TIMEOUT=180 "${CA_ENV[@]}" "$@"
 }
 
 if [ ! -e "$ROOT/.bootstrapped" ]; then
-  echo "== debootstrap $SUITE arm64 into $ROOT"
-  rm -rf "$ROOT"
-  debootstrap --arch=arm64 --foreign --variant=minbase --include=ca-certificates \
-    "$SUITE" "$ROOT" "$MIRROR"
-  in_root /debootstrap/debootstrap --second-stage
+  if [ ! -e "$ROOT/.unpacked" ]; then
+    echo "== debootstrap $SUITE arm64 into $ROOT: download and unpack"
+    rm -rf "$ROOT"
+    debootstrap --arch=arm64 --foreign --variant=minbase --include=ca-certificates \
+      "$SUITE" "$ROOT" "$MIRROR"
+    touch "$ROOT/.unpacked"
+  fi
+  echo "== debootstrap: configure the packages, emulated"
+  in_root /usr/bin/env DEBOOTSTRAP_DIR=/debootstrap /debootstrap/debootstrap --second-stage
   touch "$ROOT/.bootstrapped"
 fi
 

@@ -111,7 +111,9 @@ install_packages() {
       done
       missing=("${kept[@]}")
     fi
-    system apt-get install -y --no-install-recommends "${missing[@]}"
+    if [ ${#missing[@]} -gt 0 ]; then
+      system apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
   fi
 }
 
@@ -172,9 +174,12 @@ install_unit() {
     system systemctl daemon-reload
     system systemctl enable "$SERVICE"
     system systemctl restart "$SERVICE"
-  else
+  elif command -v systemctl >/dev/null; then
     # Offline, on the file system: works where systemd is not running.
     system systemctl --root=/ enable "$SERVICE"
+  else
+    echo "systemctl not found: enable the service once systemd is there" \
+      "(systemctl enable $SERVICE)" >&2
   fi
 }
 

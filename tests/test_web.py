@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -247,6 +248,17 @@ def test_analyze_finds_the_faces_of_a_photo(live):
     assert len(result["faces"]) == 2  # frame 40 of the demo clip shows two faces
     for face in result["faces"]:
         assert face["label"] in LABELS and 0 < face["confidence"] <= 1
+
+
+def test_analyze_inline_gives_faces_and_picture_in_one_answer(live):
+    body, content_type = multipart("image", "faces.jpg", face_photo())
+    status, _, data = post(live.url + "api/analyze?annotate=inline", body, content_type)
+    result = json.loads(data)
+    assert status == 200 and len(result["faces"]) == 2
+    prefix = "data:image/jpeg;base64,"
+    assert result["annotated"].startswith(prefix)
+    jpeg = base64.b64decode(result["annotated"].removeprefix(prefix))
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
 
 
 def test_analyze_raw_body_and_annotated_jpeg(live):

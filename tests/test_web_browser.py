@@ -108,6 +108,23 @@ def test_page_streams_updates_and_analyses_a_photo(browser, tmp_path):
         )
         assert "2 faces" in browser.find_element(By.ID, "photo-status").text
 
+        # A file that is not a photo: the page says why, in one line.
+        bad = tmp_path / "notes.txt"
+        bad.write_text("not a photo")
+        browser.find_element(By.ID, "file").send_keys(str(bad))
+        browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+        status = wait(
+            browser,
+            lambda d: (
+                (e := d.find_element(By.ID, "photo-status")).get_attribute("class") == "error" and e
+            ),
+            message="no error shown for a non-image upload",
+        )
+        assert "not a JPEG, PNG, BMP or WebP image" in status.text
+        browser.find_element(By.ID, "file").send_keys(str(photo))
+        browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+        wait(browser, lambda d: "2 faces" in d.find_element(By.ID, "photo-status").text)
+
         time.sleep(0.5)  # let the stream catch up for the picture
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         shot = SCREENSHOT_DIR / "web_page.png"

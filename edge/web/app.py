@@ -6,7 +6,8 @@
     GET  /api/events       the same figures pushed once a second (server-sent events)
     GET  /api/latest       the last frame's faces, in the events-file schema
     POST /api/analyze      a photo (multipart field `image`, or the raw body) -> faces;
-                           `?annotate=1` answers with the annotated JPEG instead
+                           `?annotate=1` answers with the annotated JPEG instead,
+                           `?annotate=inline` adds it to the JSON as a data URL
 
 Every answer that is an error is JSON `{"error": "..."}` with a 4xx status.
 With a token set, every request must carry it: `Authorization: Bearer TOKEN`,
@@ -16,6 +17,7 @@ With a token set, every request must carry it: `Authorization: Bearer TOKEN`,
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import json
@@ -229,17 +231,20 @@ async def analyze(request: web.Request) -> web.Response:
     except UploadError as exc:
         return _error(exc.status, str(exc))
     image = result.frame.image
-    if request.query.get("annotate") in ("1", "true", "yes"):
+    mode = request.query.get("annotate", "")
+    if mode in ("1", "true", "yes", "inline"):
         _, jpeg = cv2.imencode(".jpg", annotate(image, result), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        return web.Response(body=jpeg.tobytes(), content_type="image/jpeg")
-    return web.json_response(
-        {
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
-            "ms": round(ms, 1),
-            "faces": [face.to_json() for face in result.faces],
-        }
-    )
+        if mode != "inline":
+            return web.Response(body=jpeg.tobytes(), content_type="image/jpeg")
+    body = {
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "ms": round(ms, 1),
+        "faces": [face.to_json() for face in result.faces],
+    }
+    if mode == "inline":  # the page: table and picture from one analysis
+        body["annotated"] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return web.json_response(body)
 
 
 def make_app(

@@ -60,21 +60,19 @@ async function analyse(event) {
   status.textContent = "analysing…";
   const form = new FormData();
   form.append("image", file);
-  const [facesResponse, imageResponse] = await Promise.all([
-    fetch(withToken("api/analyze"), { method: "POST", body: form }),
-    fetch(withToken("api/analyze?annotate=1"), { method: "POST", body: form }),
-  ]);
-  if (!facesResponse.ok) {
+  const response = await fetch(withToken("api/analyze?annotate=inline"), {
+    method: "POST",
+    body: form,
+  });
+  if (!response.ok) {
     status.className = "error";
-    status.textContent = await errorOf(facesResponse);
+    status.textContent = await errorOf(response);
     return;
   }
-  const result = await facesResponse.json();
+  const result = await response.json();
   const photo = document.getElementById("photo");
-  if (imageResponse.ok) {
-    photo.src = URL.createObjectURL(await imageResponse.blob());
-    photo.hidden = false;
-  }
+  photo.src = result.annotated;
+  photo.hidden = false;
   const table = document.getElementById("photo-faces");
   table.tBodies[0].replaceChildren(
     ...result.faces.map((face) => {

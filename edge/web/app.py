@@ -30,7 +30,7 @@ from aiohttp import web
 
 from edge.overlay import annotate
 from edge.web.hub import FrameHub
-from edge.web.uploads import ACCEPTED, PhotoAnalyzer, UploadError
+from edge.web.uploads import PhotoAnalyzer, UploadError
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +275,3 @@ def make_app(
     app.router.add_post("/api/analyze", analyze)
     app.router.add_static("/static/", STATIC)
     return app
-
-
-__all__ = ["ACCEPTED", "make_app"]

@@ -24,7 +24,8 @@ $(VENV)/.dev-installed: pyproject.toml
 
 run: $(VENV)/.edge-installed
 	$(BIN)/emotion-edge run --source auto --display auto --overwrite \
-		--record $(OUT)/annotated.mp4 --events $(OUT)/events.jsonl --stats $(OUT)/stats.jsonl
+		--record $(OUT)/annotated.mp4 --events $(OUT)/events.jsonl --stats $(OUT)/stats.jsonl \
+		$(RUN_ARGS)
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest

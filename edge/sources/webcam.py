@@ -7,6 +7,19 @@ import cv2
 from edge.sources.base import Capture, Source, SourceError, SourceLost
 
 
+def quietly_open(index: int) -> cv2.VideoCapture:
+    """Open a camera with OpenCV's own logging off: where there is no camera,
+    each backend it tries logs an ERROR of its own ("Camera index out of
+    range"), and the one line the user needs is ours."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(index)
+    finally:
+        logging.setLogLevel(level)
+
+
 class WebcamSource(Source):
     live = True
 
@@ -19,7 +32,7 @@ class WebcamSource(Source):
         self._cap: cv2.VideoCapture | None = None
 
     def _open(self) -> None:
-        cap = cv2.VideoCapture(self.index)
+        cap = quietly_open(self.index)
         if not cap.isOpened():
             cap.release()
             raise SourceError(

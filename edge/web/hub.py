@@ -120,5 +120,9 @@ class FrameHub:
             if not ok:
                 continue
             self.encoded += 1
-            if self.on_jpeg is not None:
-                self.on_jpeg(seen, data.tobytes())
+            on_jpeg = self.on_jpeg
+            if on_jpeg is not None:
+                try:
+                    on_jpeg(seen, data.tobytes())
+                except RuntimeError:  # the server's loop closed meanwhile: shutting down
+                    return

@@ -78,7 +78,7 @@ def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
         if not runner.is_alive():
             raise RuntimeError("the clip ended before the viewers were connected")
         time.sleep(0.005)
-    t0, frames0, cpu0, encoded0 = time.monotonic(), pipeline.stats.processed, _cpu_s(), 0
+    t0, frames0, cpu0 = time.monotonic(), pipeline.stats.processed, _cpu_s()
     encoded0 = pipeline.web.hub.encoded
     received0 = list(received[:viewers])
     runner.join()

@@ -106,8 +106,7 @@ def make_datasets(splits: dict[str, Split], config: Config):
         .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val_x, val_y = as_float(splits["val"])
-    return EpochBatches(train), (val_x, val_y)
+    return EpochBatches(train), as_float(splits["val"])
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

@@ -177,6 +177,7 @@ install_unit() {
   elif command -v systemctl >/dev/null; then
     # Offline, on the file system: works where systemd is not running.
     system systemctl --root=/ enable "$SERVICE"
+    echo "$SERVICE enabled: it starts at the next boot (or: sudo systemctl start $SERVICE)"
   else
     echo "systemctl not found: enable the service once systemd is there" \
       "(systemctl enable $SERVICE)" >&2
@@ -194,9 +195,6 @@ copy_app
 make_venv
 install_config
 install_unit
-if [ "$START" -eq 0 ]; then
-  echo "$SERVICE installed and enabled: it starts at the next boot (or: sudo systemctl start $SERVICE)"
-fi
 cat <<EOF
 $SERVICE installed.
   logs:     journalctl -u $SERVICE -f

@@ -81,9 +81,6 @@ def _error(status: int, message: str) -> web.Response:
 async def errors_as_json(request: web.Request, handler):
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[MAX_UPLOAD] / 1e6
-        return _error(413, f"upload too large: at most {limit:.0f} MB")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -156,14 +153,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
 def stats_payload(app: web.Application) -> dict:
     hub = app[HUB]
     snap = hub.snapshot()
-    latest = hub.latest_event()
     return {
         **app[INFO],
         "fps": snap.get("processed_fps", 0.0),
         "camera_fps": snap.get("camera_fps", 0.0),
         "latency_ms": {k: snap.get("latency_ms", {}).get(k, 0.0) for k in ("p50", "p95")},
         "stage_ms": snap.get("stage_ms", {}),
-        "faces": len(latest["faces"]) if latest else 0,
+        "faces": hub.faces_now,
         "labels_last_minute": hub.labels_last_minute(),
         "frames_processed": snap.get("frames_processed", 0),
         "frames_skipped": snap.get("frames_skipped", 0),
@@ -216,7 +212,10 @@ async def _read_upload(request: web.Request) -> bytes:
                     raise too_large
             return bytes(data)
         raise UploadError(400, "no `image` field in the form: send the photo as field `image`")
-    data = await request.read()  # bounded by the app's client_max_size
+    try:
+        data = await request.read()  # bounded by the app's client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
     if len(data) > limit:
         raise too_large
     return data

@@ -87,6 +87,12 @@ class FrameHub:
     def viewers(self) -> int:
         return self._viewers
 
+    @property
+    def faces_now(self) -> int:
+        """Faces in the last processed frame."""
+        latest = self._latest
+        return 0 if latest is None else len(latest.faces)
+
     def latest_event(self) -> dict | None:
         """The last processed frame in the events-file schema (None before the first)."""
         with self._cond:

@@ -117,13 +117,9 @@ class PhotoAnalyzer(Lifecycle):
     def __init__(self, config: RunConfig) -> None:
         super().__init__()
         self.config = config
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="web-analyze")
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="web-analyze")
         self._detector = None
         self._classifier = None
-
-    @property
-    def executor(self) -> concurrent.futures.Executor:
-        return self._worker
 
     def analyze(self, data: bytes) -> tuple[Result, float]:
         """Decode and analyse an upload (call on `executor`); returns the result and ms."""
@@ -152,5 +148,5 @@ class PhotoAnalyzer(Lifecycle):
                 if part is not None:
                     part.close()
 
-        self._worker.submit(release).result(timeout=5)
-        self._worker.shutdown(wait=True)
+        self.executor.submit(release).result(timeout=5)
+        self.executor.shutdown(wait=True)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN, crop_face
+
+if TYPE_CHECKING:
+    from edge.config import ClassifierConfig
 
 
 class ModelError(RuntimeError):
@@ -62,6 +66,11 @@ class EmotionClassifier:
 
     Usable as a context manager. The interpreter is created once; the batch
     dimension is resized only when the number of faces changes.
+
+    With `flip_average`, each face is also classified mirrored and the two
+    predictions are averaged: faces are near-symmetric, so the mirror is a
+    second opinion the model was trained on (flip augmentation). It costs a
+    second pass per face, in the same batch.
     """
 
     MAX_BATCH = 64
@@ -71,7 +80,9 @@ class EmotionClassifier:
         model_path: Path | str,
         num_threads: int | None = None,
         metadata_path: Path | str | None = None,
+        flip_average: bool = False,
     ) -> None:
+        self.flip_average = flip_average
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(
@@ -118,6 +129,11 @@ class EmotionClassifier:
             )
         self._batch = int(inp["shape"][0])
         self._resizable = self._can_resize(inp)
+
+    @classmethod
+    def from_config(cls, config: ClassifierConfig) -> EmotionClassifier:
+        """The classifier a run's `[classifier]` section describes."""
+        return cls(config.model, config.num_threads, flip_average=config.flip_average)
 
     @staticmethod
     def _can_resize(inp: dict) -> bool:
@@ -166,6 +182,12 @@ class EmotionClassifier:
             )
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
+        if self.flip_average:
+            probs = self._predict(np.concatenate([faces, faces[:, :, ::-1]]))
+            return (probs[: len(faces)] + probs[len(faces) :]) / 2
+        return self._predict(faces)
+
+    def _predict(self, faces: np.ndarray) -> np.ndarray:
         x = self._quantize(faces)
         if not self._resizable:
             self._set_batch(1)

@@ -213,7 +213,7 @@ def cmd_image(args: argparse.Namespace) -> int:
             raise ConfigError(f"{path} not found: pass image files or folders")
     with (
         make_detector(config.detector) as detector,
-        EmotionClassifier(config.classifier.model, config.classifier.num_threads) as classifier,
+        EmotionClassifier.from_config(config.classifier) as classifier,
     ):
         done, failed = annotate_images(args.paths, detector, classifier, args.out, args.overwrite)
     log.info(

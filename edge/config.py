@@ -46,6 +46,7 @@ class DetectorConfig(_Section):
 class ClassifierConfig(_Section):
     model: str = str(MODELS_DIR / "emotion_int8.tflite")
     num_threads: int = Field(2, ge=1, le=64)
+    flip_average: bool = False
 
 
 class TrackingConfig(_Section):

@@ -311,9 +311,7 @@ class Pipeline:
             stack.callback(source.close)
             detector = self.detector or make_detector(self._detector_config(source))
             stack.enter_context(detector)
-            classifier = self.classifier or EmotionClassifier(
-                cfg.classifier.model, cfg.classifier.num_threads
-            )
+            classifier = self.classifier or EmotionClassifier.from_config(cfg.classifier)
             stack.enter_context(classifier)
             fps = source.fps or cfg.source.fps
             sinks = self.sinks if self.sinks is not None else make_sinks(cfg.output, fps, source)

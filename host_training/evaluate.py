@@ -88,10 +88,11 @@ def evaluate(
     split: str = "val",
     threads: int = 2,
     cache_dir: str | None = ".cache/fer",
+    flip_average: bool = False,
 ) -> dict:
     from edge.classifier import EmotionClassifier
 
-    with EmotionClassifier(model, num_threads=threads) as classifier:
+    with EmotionClassifier(model, num_threads=threads, flip_average=flip_average) as classifier:
         splits = load_splits(data, classifier.input_size, cache_dir)
         if split not in splits:
             raise DataError(f"{data} has no '{split}' split (found: {', '.join(splits)})")
@@ -111,6 +112,7 @@ def evaluate(
         model=str(model),
         data=str(data),
         split=split,
+        flip_average=flip_average,
         ms_per_face=round(1000 * seconds / max(1, len(faces)), 4),
     )
     return metrics
@@ -128,13 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for report.json and PNGs")
     parser.add_argument("--log", type=Path, help="training log.csv for the curves plot")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="average each face's prediction with its mirror's (as [classifier] flip_average)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     from edge.classifier import ModelError
 
     try:
-        metrics = evaluate(args.model, args.data, args.split, args.threads)
+        metrics = evaluate(
+            args.model, args.data, args.split, args.threads, flip_average=args.flip_average
+        )
     except (DataError, ModelError) as exc:
         log.error("%s", exc)
         return 2

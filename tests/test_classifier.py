@@ -43,6 +43,22 @@ def test_batch_and_single_give_the_same_probabilities(classifier):
     assert classifier.predict_faces(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
 
 
+def test_flip_average_is_the_mean_of_the_face_and_its_mirror(classifier):
+    from edge.config import ClassifierConfig
+
+    faces = demo_frame(40)[100:148, 200:248, 1][None].repeat(3, axis=0)
+    faces[1] = np.random.default_rng(1).integers(0, 256, (48, 48), dtype=np.uint8)
+    faces[2] = np.ascontiguousarray(faces[1][:, ::-1])  # the mirror of face 1
+    plain = classifier.predict_faces(faces)
+    mirrored = classifier.predict_faces(np.ascontiguousarray(faces[:, :, ::-1]))
+    config = ClassifierConfig(model=str(MODEL), num_threads=1, flip_average=True)
+    with EmotionClassifier.from_config(config) as averaging:
+        averaged = averaging.predict_faces(faces)
+    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, atol=1e-6)
+    np.testing.assert_allclose(averaged[1], averaged[2], atol=1e-6)  # mirror-invariant
+    assert not np.allclose(plain[1], plain[2], atol=1e-3)  # which the model alone is not
+
+
 def test_classify_boxes_in_a_frame(classifier):
     frame = demo_frame(40)
     boxes = [f["box"] for f in demo_truth()["frames"][40]["faces"]]

@@ -130,9 +130,7 @@ class PhotoAnalyzer(Lifecycle):
             from edge.classifier import EmotionClassifier
             from edge.detectors import make_detector
 
-            classifier = EmotionClassifier(
-                self.config.classifier.model, self.config.classifier.num_threads
-            )
+            classifier = EmotionClassifier.from_config(self.config.classifier)
             self._detector, self._classifier = (
                 make_detector(self.config.detector).open(),
                 classifier,

@@ -73,6 +73,9 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.02, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     class_weight: Literal["none", "balanced", "sqrt"] = "none"
+    # Distillation: int8 TFLite teachers (their mean) blended into the targets.
+    teachers: list[str] = []
+    distill_weight: float = Field(0.5, ge=0, le=1)
     patience: int = Field(15, ge=1)
     seed: int = 1
     mixed_precision: bool = False

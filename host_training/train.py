@@ -22,6 +22,7 @@ import numpy as np
 
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
+from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
 
 log = logging.getLogger("host_training.train")
 
@@ -86,21 +87,25 @@ def make_augmenter(config: Config):
     return augment
 
 
-def make_datasets(splits: dict[str, Split], config: Config):
-    """The training batches (augmented afresh each epoch) and the validation batches."""
+def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray | None = None):
+    """The training batches (augmented afresh each epoch) and the validation batches.
+
+    Targets are one-hot, blended with the `teacher` probabilities when given.
+    """
     import tensorflow as tf
 
     from host_training.batches import EpochBatches
 
-    def as_float(split: Split):
-        # One-hot here, in NumPy: label smoothing needs it, and a keras.ops
-        # call inside tf.data would run on the torch backend and fail.
-        return split.x[..., None].astype(np.float32), np.eye(len(LABELS), dtype=np.float32)[split.y]
+    def as_float(split: Split, soft: np.ndarray | None = None):
+        # Targets here, in NumPy: label smoothing needs them as vectors, and a
+        # keras.ops call inside tf.data would run on the torch backend and fail.
+        targets = blend_targets(split.y, soft, config.train.distill_weight)
+        return split.x[..., None].astype(np.float32), targets
 
     batch = config.train.batch_size
     augment = make_augmenter(config)
     train = (
-        tf.data.Dataset.from_tensor_slices(as_float(splits["train"]))
+        tf.data.Dataset.from_tensor_slices(as_float(splits["train"], teacher))
         .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)
         .batch(batch)
         .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -175,7 +180,8 @@ def run(config: Config, resume: bool) -> Path:
         len(splits["val"]),
         splits["train"].counts(),
     )
-    train_ds, val_ds = make_datasets(splits, config)
+    teacher = cached_teacher_probabilities(config.train.teachers, splits["train"].x, out)
+    train_ds, val_ds = make_datasets(splits, config, teacher)
 
     if state["epoch"] > 0:
         log.info("resuming %s after epoch %d", out, state["epoch"])
@@ -260,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output_dir is not None:
             config.train.output_dir = args.output_dir
         run(config, args.resume)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, TeacherError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
     return 0

@@ -7,10 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import MODEL, ROOT
 from test_data import make_faces, write_folders
 
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+
+from edge.classifier import EmotionClassifier
+from host_training.data import LABELS
 
 
 @pytest.mark.slow
@@ -137,3 +140,58 @@ def test_training_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match="train.epoch: unknown key"):
         load_config(bad)
     load_config(ROOT / "host_training" / "configs" / "cnn.toml")
+
+
+def test_distillation_targets_blend_the_teachers():
+    from host_training.distill import blend_targets, teacher_probabilities
+
+    faces = np.stack(make_faces(n_per_class=1)["happy"] + make_faces(1, seed=1)["sad"])
+    one = teacher_probabilities([MODEL], faces, threads=1)
+    with EmotionClassifier(MODEL, num_threads=1, flip_average=True) as classifier:
+        order = [classifier.labels.index(label) for label in LABELS]
+        np.testing.assert_allclose(one, classifier.predict_faces(faces)[:, order], atol=1e-6)
+    np.testing.assert_allclose(teacher_probabilities([MODEL, MODEL], faces, 1), one, atol=1e-6)
+    targets = blend_targets(np.array([3, 5]), one, 0.25)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(targets[0, 3], 0.75 + 0.25 * one[0, 3], atol=1e-6)
+    np.testing.assert_allclose(targets[1, :5], 0.25 * one[1, :5], atol=1e-6)
+    assert (blend_targets(np.array([3]), None, 0.5) == np.eye(7)[3]).all()
+
+
+@pytest.mark.slow
+def test_train_with_a_teacher(tmp_path):
+    data = tmp_path / "fer"
+    write_folders(data, make_faces(n_per_class=4))
+    run_dir = tmp_path / "run"
+    config = tmp_path / "distill.toml"
+    body = f"""
+[data]
+path = "{data}"
+cache_dir = "{tmp_path / "cache"}"
+[model]
+architecture = "cnn"
+widths = [8]
+dense = 8
+[train]
+epochs = 1
+batch_size = 32
+output_dir = "{run_dir}"
+teachers = ["{MODEL}"]
+"""
+    config.write_text(body)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    command = [sys.executable, "-m", "host_training.train", "--config", str(config)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert np.load(run_dir / "teacher_probs.npy").shape == (28, 7)
+    assert json.loads((run_dir / "state.json").read_text())["finished"]
+
+    config.write_text(
+        body.replace(str(MODEL), str(tmp_path / "missing.tflite")).replace(
+            str(run_dir), str(tmp_path / "run2")
+        )
+    )
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 2
+    assert "train.teachers" in proc.stderr and "missing.tflite" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -68,6 +68,15 @@ def label_index(name: str) -> int:
     )
 
 
+def in_canonical_order(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """A model's probabilities (N, classes) with columns reordered to LABELS, by name."""
+    if tuple(labels) == LABELS:
+        return probs
+    if sorted(labels) != sorted(LABELS):
+        raise DataError(f"model labels {tuple(labels)} are not the classes {LABELS}")
+    return probs[:, [labels.index(label) for label in LABELS]]
+
+
 def _is_class_folder_root(path: Path) -> bool:
     subdirs = [p for p in path.iterdir() if p.is_dir()]
     return bool(subdirs) and all(p.name.lower() in LABELS or p.name.isdigit() for p in subdirs)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_training.data import LABELS
+from host_training.data import LABELS, DataError, in_canonical_order
 
 log = logging.getLogger("host_training.distill")
 
@@ -40,11 +40,8 @@ def teacher_probabilities(
                         f"teacher {path} takes {teacher.input_size} px faces but the "
                         f"data is {faces.shape[1]} px: set data.input_size to match"
                     )
-                if sorted(teacher.labels) != sorted(LABELS):
-                    raise TeacherError(f"teacher {path} has labels {teacher.labels}, not {LABELS}")
-                order = [teacher.labels.index(label) for label in LABELS]
-                total += teacher.predict_faces(faces)[:, order]
-        except ModelError as exc:
+                total += in_canonical_order(teacher.predict_faces(faces), teacher.labels)
+        except (ModelError, DataError) as exc:
             raise TeacherError(f"train.teachers: {exc}") from None
         log.info("teacher %s: done on %d faces", path, len(faces))
     return total / len(models)
@@ -53,7 +50,7 @@ def teacher_probabilities(
 def blend_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
     """(1 - weight) * one-hot(y) + weight * teacher, float32 (N, classes)."""
     onehot = np.eye(len(LABELS), dtype=np.float32)[y]
-    if teacher is None or weight == 0:
+    if teacher is None:
         return onehot
     return ((1 - weight) * onehot + weight * teacher).astype(np.float32)
 

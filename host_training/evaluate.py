@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_training.data import DataError, load_splits
+from host_training.data import DataError, Split, in_canonical_order, load_splits
 
 log = logging.getLogger("host_training.evaluate")
 
@@ -82,6 +82,28 @@ def format_report(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def predict_split(
+    model: Path,
+    data: Path,
+    split: str = "val",
+    threads: int = 2,
+    cache_dir: str | None = ".cache/fer",
+    flip_average: bool = False,
+) -> tuple[dict[str, Split], np.ndarray, float]:
+    """All splits of `data`, the model's probabilities for `split` in canonical
+    label order, and the seconds the predictions took."""
+    from edge.classifier import EmotionClassifier
+
+    with EmotionClassifier(model, num_threads=threads, flip_average=flip_average) as classifier:
+        splits = load_splits(data, classifier.input_size, cache_dir)
+        if split not in splits:
+            raise DataError(f"{data} has no '{split}' split (found: {', '.join(splits)})")
+        started = time.perf_counter()
+        probs = classifier.predict_faces(splits[split].x)
+        seconds = time.perf_counter() - started
+        return splits, in_canonical_order(probs, classifier.labels), seconds
+
+
 def evaluate(
     model: Path,
     data: Path,
@@ -90,23 +112,8 @@ def evaluate(
     cache_dir: str | None = ".cache/fer",
     flip_average: bool = False,
 ) -> dict:
-    from edge.classifier import EmotionClassifier
-
-    with EmotionClassifier(model, num_threads=threads, flip_average=flip_average) as classifier:
-        splits = load_splits(data, classifier.input_size, cache_dir)
-        if split not in splits:
-            raise DataError(f"{data} has no '{split}' split (found: {', '.join(splits)})")
-        faces = splits[split]
-        started = time.perf_counter()
-        probs = classifier.predict_faces(faces.x)
-        seconds = time.perf_counter() - started
-        labels = classifier.labels
-    from host_training.data import LABELS
-
-    if tuple(labels) != LABELS:
-        # The data's labels are canonical; map the model's outputs by name.
-        order = [labels.index(label) for label in LABELS]
-        probs = probs[:, order]
+    splits, probs, seconds = predict_split(model, data, split, threads, cache_dir, flip_average)
+    faces = splits[split]
     metrics = metrics_from_predictions(faces.y, probs)
     metrics.update(
         model=str(model),

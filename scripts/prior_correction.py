@@ -17,9 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.classifier import EmotionClassifier  # noqa: E402
-from host_training.data import LABELS, load_splits  # noqa: E402
-from host_training.evaluate import metrics_from_predictions  # noqa: E402
+from host_training.data import LABELS  # noqa: E402
+from host_training.evaluate import metrics_from_predictions, predict_split  # noqa: E402
 
 
 def main() -> int:
@@ -29,11 +28,7 @@ def main() -> int:
     parser.add_argument("--tau", type=float, nargs="+", default=[0, 0.25, 0.5, 1.0])
     args = parser.parse_args()
 
-    with EmotionClassifier(args.model, num_threads=2) as classifier:
-        splits = load_splits(args.data, classifier.input_size, str(ROOT / ".cache/fer"))
-        probs = classifier.predict_faces(splits["val"].x)
-        order = [classifier.labels.index(label) for label in LABELS]
-    probs = probs[:, order]
+    splits, probs, _ = predict_split(args.model, args.data, cache_dir=str(ROOT / ".cache/fer"))
     train_y = splits["train"].y
     prior = np.bincount(train_y, minlength=len(LABELS)) / len(train_y)
     print("tau   accuracy  macro-F1  disgust recall  (PublicTest, int8)")

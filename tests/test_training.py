@@ -16,13 +16,9 @@ from edge.classifier import EmotionClassifier
 from host_training.data import LABELS
 
 
-@pytest.mark.slow
-def test_train_resume_quantize_evaluate(tmp_path):
-    data = tmp_path / "fer"
-    write_folders(data, make_faces(n_per_class=8))
-    run_dir = tmp_path / "run"
-    config = tmp_path / "tiny.toml"
-    config.write_text(f"""
+def tiny_config(tmp_path, data, run_dir, epochs: int, extra: str = "") -> str:
+    """A TOML training config for a tiny CNN on `data`; `extra` adds [train] keys."""
+    return f"""
 [data]
 path = "{data}"
 cache_dir = "{tmp_path / "cache"}"
@@ -31,36 +27,43 @@ architecture = "cnn"
 widths = [8, 16]
 dense = 16
 [train]
-epochs = 2
+epochs = {epochs}
 batch_size = 32
 output_dir = "{run_dir}"
-""")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+{extra}"""
 
-    def python(*args):
-        proc = subprocess.run(
-            [sys.executable, "-m", *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc
+
+def run_module(*args) -> subprocess.CompletedProcess:
+    """`python -m ARGS` from the repository, on the TensorFlow backend."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        timeout=300,
+    )
+
+
+def python(*args) -> subprocess.CompletedProcess:
+    proc = run_module(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_train_resume_quantize_evaluate(tmp_path):
+    data = tmp_path / "fer"
+    write_folders(data, make_faces(n_per_class=8))
+    run_dir = tmp_path / "run"
+    config = tmp_path / "tiny.toml"
+    config.write_text(tiny_config(tmp_path, data, run_dir, epochs=2))
 
     python("host_training.train", "--config", str(config), "--epochs", "1")
     state = json.loads((run_dir / "state.json").read_text())
     assert state["epoch"] == 1 and state["finished"]
     # A second run without --resume refuses to overwrite the run.
-    again = subprocess.run(
-        [sys.executable, "-m", "host_training.train", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    again = run_module("host_training.train", "--config", str(config))
     assert again.returncode == 2 and "--resume" in again.stderr
 
     # Resume an unfinished run: it continues after the last epoch.
@@ -79,22 +82,7 @@ output_dir = "{run_dir}"
     assert meta["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert meta["architecture"]["macs"] > 0 and meta["architecture"]["parameters"] > 0
     assert set(meta["metrics"]["validation"]) == {"float", "int8"}
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "host_training.quantize",
-            "--run",
-            str(run_dir),
-            "--out",
-            str(model),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    refused = run_module("host_training.quantize", "--run", str(run_dir), "--out", str(model))
     assert refused.returncode == 2 and "--force" in refused.stderr
 
     out = tmp_path / "report"
@@ -164,34 +152,16 @@ def test_train_with_a_teacher(tmp_path):
     write_folders(data, make_faces(n_per_class=4))
     run_dir = tmp_path / "run"
     config = tmp_path / "distill.toml"
-    body = f"""
-[data]
-path = "{data}"
-cache_dir = "{tmp_path / "cache"}"
-[model]
-architecture = "cnn"
-widths = [8]
-dense = 8
-[train]
-epochs = 1
-batch_size = 32
-output_dir = "{run_dir}"
-teachers = ["{MODEL}"]
-"""
-    config.write_text(body)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    command = [sys.executable, "-m", "host_training.train", "--config", str(config)]
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    config.write_text(tiny_config(tmp_path, data, run_dir, 1, f'teachers = ["{MODEL}"]'))
+    python("host_training.train", "--config", str(config))
     assert np.load(run_dir / "teacher_probs.npy").shape == (28, 7)
     assert json.loads((run_dir / "state.json").read_text())["finished"]
 
+    missing = tmp_path / "missing.tflite"
     config.write_text(
-        body.replace(str(MODEL), str(tmp_path / "missing.tflite")).replace(
-            str(run_dir), str(tmp_path / "run2")
-        )
+        tiny_config(tmp_path, data, tmp_path / "run2", 1, f'teachers = ["{missing}"]')
     )
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    proc = run_module("host_training.train", "--config", str(config))
     assert proc.returncode == 2
     assert "train.teachers" in proc.stderr and "missing.tflite" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -76,6 +76,9 @@ class TrainConfig(_Strict):
     # Distillation: int8 TFLite teachers (their mean) blended into the targets.
     teachers: list[str] = []
     distill_weight: float = Field(0.5, ge=0, le=1)
+    # Average the weights of the last N epochs (SWA) into averaged.keras,
+    # which quantize then converts instead of best.keras; 0 = off.
+    average_epochs: int = Field(0, ge=0)
     patience: int = Field(15, ge=1)
     seed: int = 1
     mixed_precision: bool = False

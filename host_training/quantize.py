@@ -1,9 +1,10 @@
 """Full-integer int8 TFLite conversion and the shipped model's metadata.
 
-`python -m host_training.quantize --run runs/cnn` converts the run's best
-model with a stratified representative set of training faces, checks the int8
-model against the float one on validation, and writes `emotion_int8.tflite`
-plus `emotion_int8.json` (the sidecar the edge runtime reads).
+`python -m host_training.quantize --run runs/cnn` converts the run's model
+(its weight average when it made one, else its best epoch) with a stratified
+representative set of training faces, checks the int8 model against the float
+one on validation, and writes `emotion_int8.tflite` plus `emotion_int8.json`
+(the sidecar the edge runtime reads).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ from host_training.data import LABELS, DataError, load_splits, representative_sa
 log = logging.getLogger("host_training.quantize")
 
 REPRESENTATIVE_FACES = 700
+
+
+def run_checkpoint(run_dir: Path) -> Path:
+    """The model a run produced: averaged.keras when it averaged weights, else best.keras."""
+    averaged = run_dir / "averaged.keras"
+    return averaged if averaged.is_file() else run_dir / "best.keras"
 
 
 def convert_int8(model, faces: np.ndarray) -> bytes:
@@ -86,6 +93,7 @@ def build_metadata(
     float_metrics: dict,
     int8_metrics: dict,
     size_bytes: int,
+    checkpoint: str,
 ) -> dict:
     """The sidecar JSON: the contract the edge runtime reads, and the provenance."""
     import keras
@@ -125,6 +133,8 @@ def build_metadata(
             "validation": "PublicTest",
             "epochs_run": state.get("epoch"),
             "best_epoch": state.get("best_epoch"),
+            "averaged_epochs": state.get("averaged_epochs"),
+            "checkpoint": checkpoint,
             "train_seconds": round(state.get("train_seconds", 0.0)),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
             "config": config,
@@ -143,7 +153,9 @@ def build_metadata(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m host_training.quantize", description=__doc__)
-    parser.add_argument("--run", required=True, help="training run folder (holds best.keras)")
+    parser.add_argument(
+        "--run", required=True, help="training run folder (holds best.keras or averaged.keras)"
+    )
     parser.add_argument("--out", default="models/emotion_int8.tflite", help="int8 model path")
     parser.add_argument("--float-out", help="also write the float32 TFLite model here")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -156,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not args.force:
             raise ConfigError(f"{out} exists: pass --force to replace it, or choose --out")
-        if not (run_dir / "best.keras").is_file():
-            raise ConfigError(f"{run_dir}/best.keras not found: train first (make train)")
+        checkpoint = run_checkpoint(run_dir)
+        if not checkpoint.is_file():
+            raise ConfigError(f"{checkpoint} not found: train first (make train)")
         config = json.loads((run_dir / "config.json").read_text())
         parsed = parse_config(config, str(run_dir / "config.json"))
         state = json.loads((run_dir / "state.json").read_text())
@@ -176,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from edge.classifier import EmotionClassifier
 
-    model = keras.models.load_model(run_dir / "best.keras")
+    log.info("converting %s", checkpoint)
+    model = keras.models.load_model(checkpoint)
     faces = representative_sample(splits["train"], REPRESENTATIVE_FACES, parsed.train.seed)
     log.info("calibrating int8 on %d stratified training faces", len(faces))
     tflite = convert_int8(model, faces)
@@ -194,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         float_metrics=float_metrics,
         int8_metrics={},
         size_bytes=len(tflite),
+        checkpoint=checkpoint.name,
     )
     tmp_meta = tmp_model.with_suffix(".json")
     tmp_meta.write_text(json.dumps(metadata, indent=2))

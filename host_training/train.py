@@ -3,7 +3,9 @@
 Every epoch writes `last.keras` (model + optimizer state) and `state.json`, so
 `--resume` continues an interrupted run from the last finished epoch with the
 same learning-rate schedule and early-stopping counter. The best epoch by
-validation accuracy is kept as `best.keras`, which `quantize` converts.
+validation accuracy is kept as `best.keras`. With `train.average_epochs`, the
+weights of the last epochs are also averaged into `averaged.keras`
+(host_training/averaging.py), and that is what `quantize` converts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_training.averaging import SUM_FILE, WeightAverage
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
@@ -29,6 +32,7 @@ log = logging.getLogger("host_training.train")
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
+AVERAGED_FILE = "averaged.keras"
 
 
 def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -144,7 +148,7 @@ def run(config: Config, resume: bool) -> Path:
         saved = json.loads((out / CONFIG_FILE).read_text())
         config = parse_config(saved, str(out / CONFIG_FILE))
         state = json.loads(state_path.read_text())
-        if state.get("finished"):
+        if state.get("finished") and not average_pending(out):
             log.info("run in %s already finished (%d epochs)", out, state["epoch"])
             return out
     else:
@@ -203,6 +207,9 @@ def run(config: Config, resume: bool) -> Path:
         )
     log.info("model %s: %d parameters", model.name, model.count_params())
 
+    average = WeightAverage(out / SUM_FILE)
+    first_averaged = config.train.epochs - config.train.average_epochs + 1
+
     class RunState(keras.callbacks.Callback):
         """Checkpoint, best model, early stopping: all persisted per epoch."""
 
@@ -219,6 +226,8 @@ def run(config: Config, resume: bool) -> Path:
             else:
                 state["wait"] += 1
             self.model.save(out / "last.keras")
+            if config.train.average_epochs and epoch + 1 >= first_averaged:
+                average.add(self.model, epoch + 1)
             if state["wait"] >= config.train.patience:
                 log.info("no improvement for %d epochs: stopping", state["wait"])
                 self.model.stop_training = True
@@ -226,20 +235,21 @@ def run(config: Config, resume: bool) -> Path:
             _write_json_atomic(state_path, state)
 
     weights = class_weights(splits["train"].y, config.train.class_weight)
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        validation_batch_size=256,
-        epochs=config.train.epochs,
-        initial_epoch=state["epoch"],
-        class_weight=weights,
-        callbacks=[
-            keras.callbacks.LearningRateScheduler(lambda e: learning_rate(e, config)),
-            RunState(),
-            keras.callbacks.CSVLogger(str(out / LOG_FILE), append=True),
-        ],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    if not state["finished"]:  # else only the averaging is left to do
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            validation_batch_size=256,
+            epochs=config.train.epochs,
+            initial_epoch=state["epoch"],
+            class_weight=weights,
+            callbacks=[
+                keras.callbacks.LearningRateScheduler(lambda e: learning_rate(e, config)),
+                RunState(),
+                keras.callbacks.CSVLogger(str(out / LOG_FILE), append=True),
+            ],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     state["finished"] = True
     _write_json_atomic(state_path, state)
     log.info(
@@ -248,7 +258,34 @@ def run(config: Config, resume: bool) -> Path:
         state["best_epoch"],
         state["train_seconds"],
     )
+    if average.epochs:
+        finish_average(model, average, train_ds, val_ds, out, state)
+    elif config.train.average_epochs:
+        log.warning("stopped before epoch %d: no weights averaged", first_averaged)
+    _write_json_atomic(state_path, state)
     return out
+
+
+def average_pending(out: Path) -> bool:
+    """True when a run has averaged epochs but no averaged.keras yet (interrupted)."""
+    return (out / SUM_FILE).is_file() and not (out / AVERAGED_FILE).is_file()
+
+
+def finish_average(model, average: WeightAverage, train_ds, val_ds, out: Path, state: dict) -> None:
+    """Write averaged.keras: the averaged weights, batch-norm recomputed, validated."""
+    average.apply(model, (train_ds[i][0] for i in range(len(train_ds))))
+    x_val, y_val = val_ds
+    predicted = model.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
+    accuracy = float((predicted == y_val.argmax(axis=1)).mean())
+    model.save(out / AVERAGED_FILE)
+    state.update(averaged_epochs=average.epochs, averaged_val_accuracy=accuracy)
+    log.info(
+        "averaged epochs %d-%d: validation accuracy %.4f (best single epoch %.4f)",
+        min(average.epochs),
+        max(average.epochs),
+        accuracy,
+        state["best_val_accuracy"],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,17 @@ output_dir = "{run_dir}"
 {extra}"""
 
 
+def tiny_run(tmp_path, n_per_class: int, epochs: int, extra: str = "", name: str = "run"):
+    """Generated faces in tmp_path/fer and a tiny config for a run there: (data, run, config)."""
+    data = tmp_path / "fer"
+    if not data.exists():
+        write_folders(data, make_faces(n_per_class=n_per_class))
+    run_dir = tmp_path / name
+    config = tmp_path / f"{name}.toml"
+    config.write_text(tiny_config(tmp_path, data, run_dir, epochs, extra))
+    return data, run_dir, config
+
+
 def run_module(*args) -> subprocess.CompletedProcess:
     """`python -m ARGS` from the repository, on the TensorFlow backend."""
     return subprocess.run(
@@ -53,11 +64,7 @@ def python(*args) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_train_resume_quantize_evaluate(tmp_path):
-    data = tmp_path / "fer"
-    write_folders(data, make_faces(n_per_class=8))
-    run_dir = tmp_path / "run"
-    config = tmp_path / "tiny.toml"
-    config.write_text(tiny_config(tmp_path, data, run_dir, epochs=2))
+    data, run_dir, config = tiny_run(tmp_path, n_per_class=8, epochs=2)
 
     python("host_training.train", "--config", str(config), "--epochs", "1")
     state = json.loads((run_dir / "state.json").read_text())
@@ -148,20 +155,75 @@ def test_distillation_targets_blend_the_teachers():
 
 @pytest.mark.slow
 def test_train_with_a_teacher(tmp_path):
-    data = tmp_path / "fer"
-    write_folders(data, make_faces(n_per_class=4))
-    run_dir = tmp_path / "run"
-    config = tmp_path / "distill.toml"
-    config.write_text(tiny_config(tmp_path, data, run_dir, 1, f'teachers = ["{MODEL}"]'))
+    _, run_dir, config = tiny_run(tmp_path, 4, 1, f'teachers = ["{MODEL}"]')
     python("host_training.train", "--config", str(config))
     assert np.load(run_dir / "teacher_probs.npy").shape == (28, 7)
     assert json.loads((run_dir / "state.json").read_text())["finished"]
 
     missing = tmp_path / "missing.tflite"
-    config.write_text(
-        tiny_config(tmp_path, data, tmp_path / "run2", 1, f'teachers = ["{missing}"]')
-    )
+    _, _, config = tiny_run(tmp_path, 4, 1, f'teachers = ["{missing}"]', name="run2")
     proc = run_module("host_training.train", "--config", str(config))
     assert proc.returncode == 2
     assert "train.teachers" in proc.stderr and "missing.tflite" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_weight_average_is_the_mean_and_survives_a_restart(tmp_path):
+    import keras
+
+    from host_training.averaging import WeightAverage
+
+    def model_with(value: float) -> keras.Model:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.set_weights([np.full(w.shape, value, np.float32) for w in model.get_weights()])
+        return model
+
+    average = WeightAverage(tmp_path / "sum.npz")
+    average.add(model_with(1.0), epoch=5)
+    average.add(model_with(4.0), epoch=6)
+    average.add(model_with(100.0), epoch=6)  # epoch 6 redone after a crash: not counted twice
+    reloaded = WeightAverage(tmp_path / "sum.npz")
+    assert reloaded.epochs == [5, 6]
+    target = model_with(0.0)
+    reloaded.apply(target, batches=[])
+    for weights in target.get_weights():
+        np.testing.assert_allclose(weights, 2.5)
+
+
+def test_batch_norm_statistics_are_the_mean_over_all_batches():
+    import keras
+
+    from host_training.averaging import recompute_batch_norm
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization(momentum=0.9)])
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc, 1.0, (64, 2)).astype(np.float32) for loc in (0.0, 4.0, 8.0)]
+    assert recompute_batch_norm(model, batches) == 3
+    bn = model.layers[0]
+    # Equal-size batches: the mean of the batch means (a decayed average would favour the last).
+    expected_mean = np.mean([b.mean(axis=0) for b in batches], axis=0)
+    expected_var = np.mean([b.var(axis=0) for b in batches], axis=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), expected_mean, rtol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(bn.moving_variance), expected_var, rtol=1e-3
+    )
+    assert bn.momentum == 0.9
+
+
+@pytest.mark.slow
+def test_weight_averaging_run_is_what_quantize_converts(tmp_path):
+    _, run_dir, config = tiny_run(tmp_path, 4, 3, "average_epochs = 2")
+    python("host_training.train", "--config", str(config))
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["averaged_epochs"] == [2, 3] and 0 <= state["averaged_val_accuracy"] <= 1
+
+    # Interrupted after the last epoch, before the average was written: resume writes it.
+    (run_dir / "averaged.keras").unlink()
+    python("host_training.train", "--config", str(config), "--resume")
+    assert (run_dir / "averaged.keras").is_file()
+    assert len((run_dir / "log.csv").read_text().splitlines()) == 4  # no epoch trained again
+
+    model = tmp_path / "m.tflite"
+    python("host_training.quantize", "--run", str(run_dir), "--out", str(model))
+    training = json.loads(model.with_suffix(".json").read_text())["training"]
+    assert training["checkpoint"] == "averaged.keras" and training["averaged_epochs"] == [2, 3]

@@ -24,7 +24,8 @@ import numpy as np
 
 log = logging.getLogger("host_training.averaging")
 
-SUM_FILE = "average_sum.npz"
+SUM_FILE = "average_sum.npz"  # the running sum, in the run folder
+AVERAGED_FILE = "averaged.keras"  # the averaged model, what quantize converts
 
 
 class WeightAverage:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN
+from host_training.averaging import AVERAGED_FILE
 from host_training.config import ConfigError, parse_config
 from host_training.data import LABELS, DataError, load_splits, representative_sample
 
@@ -32,7 +33,7 @@ REPRESENTATIVE_FACES = 700
 
 def run_checkpoint(run_dir: Path) -> Path:
     """The model a run produced: averaged.keras when it averaged weights, else best.keras."""
-    averaged = run_dir / "averaged.keras"
+    averaged = run_dir / AVERAGED_FILE
     return averaged if averaged.is_file() else run_dir / "best.keras"
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_training.averaging import SUM_FILE, WeightAverage
+from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
@@ -32,7 +32,6 @@ log = logging.getLogger("host_training.train")
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
-AVERAGED_FILE = "averaged.keras"
 
 
 def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -275,8 +274,8 @@ def finish_average(model, average: WeightAverage, train_ds, val_ds, out: Path, s
     """Write averaged.keras: the averaged weights, batch-norm recomputed, validated."""
     average.apply(model, (train_ds[i][0] for i in range(len(train_ds))))
     x_val, y_val = val_ds
-    predicted = model.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
-    accuracy = float((predicted == y_val.argmax(axis=1)).mean())
+    scores = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
+    accuracy = float(scores["accuracy"])
     model.save(out / AVERAGED_FILE)
     state.update(averaged_epochs=average.epochs, averaged_val_accuracy=accuracy)
     log.info(

@@ -134,7 +134,18 @@ def test_training_config_rejects_unknown_keys(tmp_path):
     bad.write_text("[train]\nepoch = 3\n")
     with pytest.raises(ConfigError, match="train.epoch: unknown key"):
         load_config(bad)
-    load_config(ROOT / "host_training" / "configs" / "cnn.toml")
+
+
+def test_committed_configs_load_and_their_teachers_are_committed():
+    from host_training.config import load_config
+
+    configs = sorted((ROOT / "host_training" / "configs").glob("*.toml"))
+    assert any(path.name == "cnn.toml" for path in configs)
+    for path in configs:
+        config = load_config(path)
+        for teacher in config.train.teachers:
+            assert (ROOT / teacher).is_file(), f"{path.name}: teacher {teacher} is not in the repo"
+            assert (ROOT / teacher).with_suffix(".json").is_file(), f"{teacher}: no metadata"
 
 
 def test_distillation_targets_blend_the_teachers():

@@ -70,6 +70,12 @@ class TrainConfig(_Strict):
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     warmup_epochs: int = Field(2, ge=0)
+    # "cosine": decay to 1 % over the epochs. "constant": hold the rate after
+    # warm-up, the schedule SWA averages along (with average_epochs).
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    # Start from the weights of this .keras file (a finished run's last.keras)
+    # instead of random ones; the optimizer starts fresh. "" = from scratch.
+    init_from: str = ""
     weight_decay: float = Field(0.02, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     class_weight: Literal["none", "balanced", "sqrt"] = "none"

@@ -45,10 +45,12 @@ def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
 
 
 def learning_rate(epoch: int, config: Config) -> float:
-    """Linear warm-up, then cosine decay to 1 % over the planned epochs."""
+    """Linear warm-up, then cosine decay to 1 % over the planned epochs (or constant)."""
     t = config.train
     if epoch < t.warmup_epochs:
         return t.learning_rate * (epoch + 1) / (t.warmup_epochs + 1)
+    if t.lr_schedule == "constant":
+        return t.learning_rate
     progress = (epoch - t.warmup_epochs) / max(1, t.epochs - t.warmup_epochs)
     return t.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
@@ -197,6 +199,8 @@ def run(config: Config, resume: bool) -> Path:
             num_classes=len(LABELS),
             **config.model.builder_kwargs(),
         )
+        if config.train.init_from:
+            load_initial_weights(model, Path(config.train.init_from))
         model.compile(
             optimizer=keras.optimizers.AdamW(
                 config.train.learning_rate, weight_decay=config.train.weight_decay
@@ -263,6 +267,21 @@ def run(config: Config, resume: bool) -> Path:
         log.warning("stopped before epoch %d: no weights averaged", first_averaged)
     _write_json_atomic(state_path, state)
     return out
+
+
+def load_initial_weights(model, path: Path) -> None:
+    """Give a new model the weights of a saved one of the same architecture."""
+    if not path.is_file():
+        raise ConfigError(f"train.init_from: {path} not found: train that run first")
+    try:
+        model.load_weights(path)
+    except ValueError as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"train.init_from: {path} does not fit the [model] of this config ({first_line}); "
+            "use the same architecture and widths as the run that saved it"
+        ) from None
+    log.info("initial weights from %s", path)
 
 
 def average_pending(out: Path) -> bool:

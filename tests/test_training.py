@@ -1,5 +1,6 @@
 """Training smoke test: 1 epoch on ~100 images -> int8 TFLite -> evaluation."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -134,6 +135,58 @@ def test_training_config_rejects_unknown_keys(tmp_path):
     bad.write_text("[train]\nepoch = 3\n")
     with pytest.raises(ConfigError, match="train.epoch: unknown key"):
         load_config(bad)
+
+
+def test_learning_rate_schedules():
+    from host_training.config import parse_config
+    from host_training.train import learning_rate
+
+    def rates(**train):
+        config = parse_config({"train": {"epochs": 10, "learning_rate": 1.0, **train}})
+        return [learning_rate(epoch, config) for epoch in range(10)]
+
+    cosine = rates(warmup_epochs=2)
+    assert cosine[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert all(a > b for a, b in itertools.pairwise(cosine[2:]))  # decays after warm-up
+    assert cosine[-1] < 0.05
+    assert rates(warmup_epochs=1, lr_schedule="constant") == [0.5] + [1.0] * 9
+
+
+def test_initial_weights_load_and_a_mismatch_names_the_key(tmp_path):
+    from host_training.config import ConfigError
+    from host_training.models import build_model
+    from host_training.train import load_initial_weights
+
+    saved = build_model("cnn", widths=(8, 16), dense=8)
+    saved.save(tmp_path / "last.keras")
+    fresh = build_model("cnn", widths=(8, 16), dense=8)
+    load_initial_weights(fresh, tmp_path / "last.keras")
+    for a, b in zip(fresh.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    wider = build_model("cnn", widths=(8, 32), dense=8)
+    with pytest.raises(ConfigError, match=r"train.init_from: .*same architecture and widths"):
+        load_initial_weights(wider, tmp_path / "last.keras")
+    with pytest.raises(ConfigError, match="train.init_from: .*not found"):
+        load_initial_weights(fresh, tmp_path / "missing.keras")
+
+
+@pytest.mark.slow
+def test_train_from_initial_weights(tmp_path):
+    _, first, config = tiny_run(tmp_path, 4, 1)
+    python("host_training.train", "--config", str(config))
+    init = f'init_from = "{first / "last.keras"}"\nlr_schedule = "constant"'
+    _, second, config = tiny_run(tmp_path, 4, 1, init, name="second")
+    proc = python("host_training.train", "--config", str(config))
+    assert "initial weights from" in proc.stderr
+    assert json.loads((second / "config.json").read_text())["train"]["init_from"].endswith(
+        "last.keras"
+    )
+
+    missing = f'init_from = "{tmp_path / "none.keras"}"'
+    _, _, config = tiny_run(tmp_path, 4, 1, missing, name="third")
+    proc = run_module("host_training.train", "--config", str(config))
+    assert proc.returncode == 2 and "train.init_from" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_committed_configs_load_and_their_teachers_are_committed():

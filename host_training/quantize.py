@@ -31,10 +31,19 @@ log = logging.getLogger("host_training.quantize")
 REPRESENTATIVE_FACES = 700
 
 
-def run_checkpoint(run_dir: Path) -> Path:
-    """The model a run produced: averaged.keras when it averaged weights, else best.keras."""
-    averaged = run_dir / AVERAGED_FILE
-    return averaged if averaged.is_file() else run_dir / "best.keras"
+CHECKPOINTS = {"averaged": AVERAGED_FILE, "best": "best.keras", "last": "last.keras"}
+
+
+def run_checkpoint(run_dir: Path, which: str = "auto") -> Path:
+    """The model file of a run to convert.
+
+    "auto" is what the run produced: averaged.keras when it averaged weights,
+    else best.keras. The others name a file of CHECKPOINTS.
+    """
+    if which == "auto":
+        averaged = run_dir / AVERAGED_FILE
+        return averaged if averaged.is_file() else run_dir / "best.keras"
+    return run_dir / CHECKPOINTS[which]
 
 
 def convert_int8(model, faces: np.ndarray) -> bytes:
@@ -157,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run", required=True, help="training run folder (holds best.keras or averaged.keras)"
     )
+    parser.add_argument(
+        "--checkpoint",
+        choices=["auto", *CHECKPOINTS],
+        default="auto",
+        help="which model of the run: auto (averaged when the run averaged, else best), "
+        "averaged (weight average), best (best validation epoch), last (last epoch)",
+    )
     parser.add_argument("--out", default="models/emotion_int8.tflite", help="int8 model path")
     parser.add_argument("--float-out", help="also write the float32 TFLite model here")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -169,9 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not args.force:
             raise ConfigError(f"{out} exists: pass --force to replace it, or choose --out")
-        checkpoint = run_checkpoint(run_dir)
+        checkpoint = run_checkpoint(run_dir, args.checkpoint)
         if not checkpoint.is_file():
-            raise ConfigError(f"{checkpoint} not found: train first (make train)")
+            hint = (
+                "this run averaged no weights (train.average_epochs)"
+                if args.checkpoint == "averaged"
+                else "train first (make train)"
+            )
+            raise ConfigError(f"{checkpoint} not found: {hint}")
         config = json.loads((run_dir / "config.json").read_text())
         parsed = parse_config(config, str(run_dir / "config.json"))
         state = json.loads((run_dir / "state.json").read_text())

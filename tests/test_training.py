@@ -291,3 +291,17 @@ def test_weight_averaging_run_is_what_quantize_converts(tmp_path):
     python("host_training.quantize", "--run", str(run_dir), "--out", str(model))
     training = json.loads(model.with_suffix(".json").read_text())["training"]
     assert training["checkpoint"] == "averaged.keras" and training["averaged_epochs"] == [2, 3]
+    # --checkpoint picks another model of the same run.
+    python(
+        "host_training.quantize",
+        "--run",
+        str(run_dir),
+        "--out",
+        str(model),
+        "--force",
+        "--checkpoint",
+        "best",
+    )
+    assert (
+        json.loads(model.with_suffix(".json").read_text())["training"]["checkpoint"] == "best.keras"
+    )

@@ -74,6 +74,7 @@ class TrainConfig(_Strict):
     # warm-up, the schedule SWA averages along (with average_epochs).
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     # Start from the weights of this .keras file (a finished run's last.keras)
+    # or int8 .tflite model (a committed one: host_training/from_tflite.py)
     # instead of random ones; the optimizer starts fresh. "" = from scratch.
     init_from: str = ""
     weight_decay: float = Field(0.02, ge=0)

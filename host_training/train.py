@@ -32,6 +32,7 @@ log = logging.getLogger("host_training.train")
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
+INIT_FACES = 4096  # training faces that batch-norm statistics are recomputed on (init_from)
 
 
 def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -200,7 +201,10 @@ def run(config: Config, resume: bool) -> Path:
             **config.model.builder_kwargs(),
         )
         if config.train.init_from:
-            load_initial_weights(model, Path(config.train.init_from))
+            train_x = splits["train"].x
+            rng = np.random.default_rng(config.train.seed)
+            picked = rng.choice(len(train_x), min(INIT_FACES, len(train_x)), replace=False)
+            load_initial_weights(model, Path(config.train.init_from), train_x[picked][..., None])
         model.compile(
             optimizer=keras.optimizers.AdamW(
                 config.train.learning_rate, weight_decay=config.train.weight_decay
@@ -269,18 +273,33 @@ def run(config: Config, resume: bool) -> Path:
     return out
 
 
-def load_initial_weights(model, path: Path) -> None:
-    """Give a new model the weights of a saved one of the same architecture."""
+def load_initial_weights(model, path: Path, faces: np.ndarray | None = None) -> None:
+    """Give a new model the weights of a saved one of the same architecture.
+
+    `path` is a .keras file (a finished run's) or an int8 .tflite model (the
+    shipped one, a teacher), whose batch-norm statistics are recomputed on
+    `faces`, raw training faces (N, size, size, 1): see host_training/from_tflite.py.
+    """
     if not path.is_file():
         raise ConfigError(f"train.init_from: {path} not found: train that run first")
-    try:
-        model.load_weights(path)
-    except ValueError as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise ConfigError(
-            f"train.init_from: {path} does not fit the [model] of this config ({first_line}); "
-            "use the same architecture and widths as the run that saved it"
-        ) from None
+    if path.suffix == ".tflite":
+        from host_training.from_tflite import TFLiteWeightsError, load_tflite_weights
+
+        if faces is None:
+            raise ValueError("initial weights from a .tflite model need training faces")
+        try:
+            load_tflite_weights(model, path, faces)
+        except TFLiteWeightsError as exc:
+            raise ConfigError(f"train.init_from: {exc}") from None
+    else:
+        try:
+            model.load_weights(path)
+        except ValueError as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"train.init_from: {path} does not fit the [model] of this config "
+                f"({first_line}); use the same architecture and widths as the run that saved it"
+            ) from None
     log.info("initial weights from %s", path)
 
 

@@ -305,3 +305,52 @@ def test_weight_averaging_run_is_what_quantize_converts(tmp_path):
     assert (
         json.loads(model.with_suffix(".json").read_text())["training"]["checkpoint"] == "best.keras"
     )
+
+
+def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
+    import keras
+
+    from host_training.from_tflite import TFLiteWeightsError, load_tflite_weights
+    from host_training.models import build_model
+    from host_training.quantize import convert_int8
+    from host_training.train import load_initial_weights
+
+    rng = np.random.default_rng(0)
+    original = build_model("cnn", widths=(8, 16), dense=8)
+    # Batch-norms far from identity, so a wrong unfolding shows in the outputs.
+    weights = []
+    for w in original.get_weights():
+        if w.ndim == 1 and w.shape[0] in (8, 16):
+            w = rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
+        weights.append(w)
+    original.set_weights(weights)
+    faces = np.stack([face for group in make_faces(20).values() for face in group])[..., None]
+    faces = rng.permutation(faces.astype(np.float32))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(convert_int8(original, faces[:64, ..., 0]))
+
+    recovered = build_model("cnn", widths=(8, 16), dense=8)
+    load_tflite_weights(recovered, path, faces)
+    want = original.predict(faces, verbose=0)
+    got = recovered.predict(faces, verbose=0)
+    assert np.abs(got - want).mean() < 0.01
+    assert (got.argmax(1) == want.argmax(1)).mean() > 0.9
+    # In training mode the batch-norms use the batch's own statistics: the
+    # recomputed ones make that (nearly) the same function too.
+    for layer in recovered.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    trained_mode = keras.ops.convert_to_numpy(recovered(faces[:70], training=True))
+    assert np.abs(trained_mode - got[:70]).mean() < 0.02
+
+    # Through train's entry point, as train.init_from does it.
+    fresh = build_model("cnn", widths=(8, 16), dense=8)
+    load_initial_weights(fresh, path, faces)
+    np.testing.assert_allclose(fresh.predict(faces, verbose=0), got, atol=0.02)
+
+    wider = build_model("cnn", widths=(8, 32), dense=8)
+    with pytest.raises(TFLiteWeightsError, match="does not fit layer block2_conv1"):
+        load_tflite_weights(wider, path, faces)
+    (tmp_path / "bad.tflite").write_bytes(b"not a model")
+    with pytest.raises(TFLiteWeightsError, match="not a readable TFLite model"):
+        load_tflite_weights(recovered, tmp_path / "bad.tflite", faces)

@@ -212,6 +212,11 @@ def run(config: Config, resume: bool) -> Path:
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing),
             metrics=["accuracy"],
         )
+        if config.train.init_from:
+            x_val, y_val = val_ds
+            scores = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
+            state["initial_val_accuracy"] = float(scores["accuracy"])
+            log.info("initial weights: validation accuracy %.4f", state["initial_val_accuracy"])
     log.info("model %s: %d parameters", model.name, model.count_params())
 
     average = WeightAverage(out / SUM_FILE)

@@ -181,12 +181,15 @@ def test_train_from_initial_weights(tmp_path):
     assert json.loads((second / "config.json").read_text())["train"]["init_from"].endswith(
         "last.keras"
     )
+    assert 0 <= json.loads((second / "state.json").read_text())["initial_val_accuracy"] <= 1
 
-    missing = f'init_from = "{tmp_path / "none.keras"}"'
-    _, _, config = tiny_run(tmp_path, 4, 1, missing, name="third")
-    proc = run_module("host_training.train", "--config", str(config))
-    assert proc.returncode == 2 and "train.init_from" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    # A missing file, and a TFLite model of another architecture (the shipped one).
+    for name, source in (("third", tmp_path / "none.keras"), ("fourth", MODEL)):
+        _, _, config = tiny_run(tmp_path, 4, 1, f'init_from = "{source}"', name=name)
+        proc = run_module("host_training.train", "--config", str(config))
+        assert proc.returncode == 2 and "train.init_from" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert "has 10 conv/dense layers, the [model] of this config 6" in proc.stderr
 
 
 def test_committed_configs_load_and_their_teachers_are_committed():

@@ -212,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     from edge.classifier import EmotionClassifier
 
     log.info("converting %s", checkpoint)
-    model = keras.models.load_model(checkpoint)
+    # compile=False: conversion needs the graph and weights only. A run trained
+    # on Keras' torch backend saved a torch optimizer, and importing torch into
+    # this TensorFlow process crashed here (a segfault in triton's import,
+    # torch 2.14.1 beside tensorflow 2.21).
+    model = keras.models.load_model(checkpoint, compile=False)
     faces = representative_sample(splits["train"], REPRESENTATIVE_FACES, parsed.train.seed)
     log.info("calibrating int8 on %d stratified training faces", len(faces))
     tflite = convert_int8(model, faces)

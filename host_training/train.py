@@ -271,7 +271,9 @@ def run(config: Config, resume: bool) -> Path:
         state["train_seconds"],
     )
     if average.epochs:
-        finish_average(model, average, train_ds, val_ds, out, state)
+        finish_average(
+            model, average, splits["train"].x, config.train.batch_size, val_ds, out, state
+        )
     elif config.train.average_epochs:
         log.warning("stopped before epoch %d: no weights averaged", first_averaged)
     _write_json_atomic(state_path, state)
@@ -313,9 +315,21 @@ def average_pending(out: Path) -> bool:
     return (out / SUM_FILE).is_file() and not (out / AVERAGED_FILE).is_file()
 
 
-def finish_average(model, average: WeightAverage, train_ds, val_ds, out: Path, state: dict) -> None:
-    """Write averaged.keras: the averaged weights, batch-norm recomputed, validated."""
-    average.apply(model, (train_ds[i][0] for i in range(len(train_ds))))
+def finish_average(
+    model, average: WeightAverage, train_x: np.ndarray, batch: int, val_ds, out: Path, state: dict
+) -> None:
+    """Write averaged.keras: the averaged weights, batch-norm recomputed, validated.
+
+    The batch-norm statistics come from the training faces as they are, not
+    from the augmented batches: inference sees unaugmented faces, and erased
+    patches and shifted brightness move the statistics (measured: the
+    cnn-swa.toml average scored 64.78 % on PublicTest with statistics from
+    augmented batches, 67.82 % with them from clean faces). Shuffled, because
+    the faces are stored by class, and the statistics are a mean over batches.
+    """
+    faces = train_x[np.random.default_rng(0).permutation(len(train_x))]
+    faces = faces[..., None].astype(np.float32)
+    average.apply(model, (faces[i : i + batch] for i in range(0, len(faces), batch)))
     x_val, y_val = val_ds
     scores = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
     accuracy = float(scores["accuracy"])

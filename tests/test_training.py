@@ -279,10 +279,26 @@ def test_batch_norm_statistics_are_the_mean_over_all_batches():
 
 @pytest.mark.slow
 def test_weight_averaging_run_is_what_quantize_converts(tmp_path):
-    _, run_dir, config = tiny_run(tmp_path, 4, 3, "average_epochs = 2")
+    import keras
+
+    from host_training.data import load_splits
+
+    # Heavy augmentation, so statistics taken from augmented batches would differ.
+    extra = "average_epochs = 2\n[augment]\nerasing = 1.0\nbrightness = 0.5"
+    data, run_dir, config = tiny_run(tmp_path, 4, 3, extra)
     python("host_training.train", "--config", str(config))
     state = json.loads((run_dir / "state.json").read_text())
     assert state["averaged_epochs"] == [2, 3] and 0 <= state["averaged_val_accuracy"] <= 1
+    # The averaged model's batch-norm statistics are those of the training faces
+    # as inference sees them: unaugmented.
+    averaged = keras.models.load_model(run_dir / "averaged.keras", compile=False)
+    faces = load_splits(data, cache_dir=None)["train"].x[..., None].astype(np.float32)
+    conv = keras.Model(averaged.input, averaged.get_layer("block1_conv1").output)
+    outputs = keras.ops.convert_to_numpy(conv(faces)).reshape(-1, 8)
+    norm = averaged.get_layer("block1_bn1")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(norm.moving_mean), outputs.mean(axis=0), rtol=1e-3, atol=1e-4
+    )
 
     # Interrupted after the last epoch, before the average was written: resume writes it.
     (run_dir / "averaged.keras").unlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -74,15 +75,38 @@ def plot_training(log_csv: Path, path: Path) -> Path | None:
         acc.plot(epochs, [100 * float(r[key]) for r in rows], label=name)
     for key, name in (("loss", "train"), ("val_loss", "validation")):
         loss.plot(epochs, [float(r[key]) for r in rows], label=name)
+    averaged = _averaged(log_csv.with_name("state.json"))
+    if averaged is not None:  # the run's weight average: what quantize converts
+        (first, last), accuracy = averaged
+        acc.axhline(
+            100 * accuracy,
+            color="C2",
+            linestyle="--",
+            label=f"validation, weights of epochs {first}-{last} averaged",
+        )
+        low, high = acc.get_ylim()
+        acc.set_ylim(low - 0.6 * (high - low), high)  # room below the curves for the legend
     acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     loss.set(xlabel="epoch", ylabel="loss", title="loss (with label smoothing)")
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
-        ax.legend()
+    acc.legend(loc="lower right" if averaged else "best")
+    loss.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _averaged(state_json: Path) -> tuple[tuple[int, int], float] | None:
+    """((first, last) averaged epoch, validation accuracy) from a run's state, if it averaged."""
+    if not state_json.is_file():
+        return None
+    state = json.loads(state_json.read_text())
+    if "averaged_val_accuracy" not in state:
+        return None
+    epochs = state["averaged_epochs"]
+    return (min(epochs), max(epochs)), float(state["averaged_val_accuracy"])
 
 
 def write_plots(metrics: dict, out_dir: Path, log_csv: Path | None = None) -> list[Path]:

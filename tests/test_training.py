@@ -373,3 +373,18 @@ def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
     (tmp_path / "bad.tflite").write_bytes(b"not a model")
     with pytest.raises(TFLiteWeightsError, match="not a readable TFLite model"):
         load_tflite_weights(recovered, tmp_path / "bad.tflite", faces)
+
+
+def test_training_plot_marks_the_weight_average(tmp_path):
+    from host_training.report import _averaged, plot_training
+
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.4,0.45,1.5\n1,0.6,1.3,0.5,1.4\n"
+    )
+    assert _averaged(tmp_path / "state.json") is None  # no state: a plain curve
+    (tmp_path / "state.json").write_text(
+        json.dumps({"averaged_epochs": [1, 2], "averaged_val_accuracy": 0.55})
+    )
+    assert _averaged(tmp_path / "state.json") == ((1, 2), 0.55)
+    assert plot_training(log, tmp_path / "training.png").stat().st_size > 0

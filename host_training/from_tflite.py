@@ -4,8 +4,8 @@ A run folder (its checkpoints) stays on the machine that trained it, while the
 shipped model and the distillation teachers live in git as int8 TFLite files.
 Recovering float weights from those files lets a fine-tuning run
 (`train.init_from = "models/emotion_int8.tflite"`) start from any committed
-model on any machine. Per-channel int8 weights lose little: the shipped
-model's int8 accuracy is within 0.05 points of its float one.
+model on any machine. Per-channel int8 weights lose little: recovered this
+way, cnn60 scores 66.20 % on PublicTest in float, against 66.29 % at int8.
 
 The converter folded each batch-norm into the conv or dense before it (kernel
 scaled per channel, a bias added), so the statistics it had are gone. They are

@@ -28,6 +28,7 @@ import numpy as np
 # Flat models only (architecture "cnn"): MobileNetV2's backbone is a nested
 # model with depthwise convs, which this does not map.
 _WEIGHT_OPS = {"CONV_2D": "Conv2D", "FULLY_CONNECTED": "Dense"}
+_FIT_FIX = "use the architecture and widths of the model that was converted"
 
 
 class TFLiteWeightsError(ValueError):
@@ -99,15 +100,14 @@ def load_tflite_weights(model, path: Path, faces: np.ndarray, batch: int = 256) 
     if len(ops) != len(weighted):
         raise TFLiteWeightsError(
             f"{path} has {len(ops)} conv/dense layers, the [model] of this config "
-            f"{len(weighted)}: use the architecture and widths of the model that was converted"
+            f"{len(weighted)}: {_FIT_FIX}"
         )
     folded = []  # (layer, its batch-norm, folded bias): statistics still to recompute
     for layer, (kind, kernel, bias) in zip(weighted, ops, strict=True):
         if type(layer).__name__ != _WEIGHT_OPS[kind] or tuple(layer.kernel.shape) != kernel.shape:
             raise TFLiteWeightsError(
                 f"{path}: {kind} with kernel {kernel.shape} does not fit layer {layer.name} "
-                f"{tuple(layer.kernel.shape)}: use the architecture and widths of the model "
-                "that was converted"
+                f"{tuple(layer.kernel.shape)}: {_FIT_FIX}"
             )
         layer.kernel.assign(kernel)
         bias = np.zeros(kernel.shape[-1], np.float32) if bias is None else bias

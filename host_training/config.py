@@ -82,6 +82,9 @@ class TrainConfig(_Strict):
     class_weight: Literal["none", "balanced", "sqrt"] = "none"
     # Distillation: int8 TFLite teachers (their mean) blended into the targets.
     teachers: list[str] = []
+    # The views of each face the teachers' probabilities are averaged over:
+    # "flip" (the face and its mirror) or "flip-shift-zoom" (14: host_training/distill.py).
+    teacher_views: Literal["flip", "flip-shift-zoom"] = "flip"
     distill_weight: float = Field(0.5, ge=0, le=1)
     # Average the weights of the last N epochs (SWA) into averaged.keras,
     # which quantize then converts instead of best.keras; 0 = off.

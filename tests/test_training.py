@@ -220,6 +220,52 @@ def test_distillation_targets_blend_the_teachers():
     assert (blend_targets(np.array([3]), None, 0.5) == np.eye(7)[3]).all()
 
 
+def test_teacher_views_move_the_face_and_average_over_every_view():
+    from host_training.distill import TeacherError, moved_faces, teacher_probabilities
+
+    faces = np.zeros((2, 48, 48), np.uint8)
+    faces[:, 20:28, 10] = 255  # a vertical bar at column 10
+    assert moved_faces(faces, 0, 0, 1.0) is faces
+    right = moved_faces(faces, 2, 0, 1.0)
+    assert right.shape == faces.shape and (right[:, 20:28, 12] == 255).all()
+    assert (right[:, 20:28, 10] == 0).all()
+    down = moved_faces(faces, 0, 2, 1.0)
+    assert (down[:, 22:30, 10] == 255).all() and (down[:, 20:22, 10] == 0).all()
+    # A zoom about the centre pulls the bar towards the edge (column 23.5 stays put).
+    zoomed = moved_faces(faces, 0, 0, 1.1)
+    assert zoomed[0, 24].argmax() < 10
+
+    faces = np.stack(make_faces(n_per_class=1)["happy"] + make_faces(1, seed=1)["fear"])
+    moves = [(0, 0, 1.0), (-2, 0, 1.0), (2, 0, 1.0), (0, -2, 1.0), (0, 2, 1.0)]
+    moves += [(0, 0, 0.9), (0, 0, 1.1)]
+    with EmotionClassifier(MODEL, num_threads=1, flip_average=True) as classifier:
+        order = [classifier.labels.index(label) for label in LABELS]
+        each = [classifier.predict_faces(moved_faces(faces, *m))[:, order] for m in moves]
+    views = teacher_probabilities([MODEL], faces, threads=1, views="flip-shift-zoom")
+    np.testing.assert_allclose(views, np.mean(each, axis=0), atol=1e-6)
+    assert not np.allclose(views, each[0], atol=1e-4), "the moved views changed nothing"
+    with pytest.raises(TeacherError, match="teacher_views"):
+        teacher_probabilities([MODEL], faces, threads=1, views="crops")
+
+
+def test_cached_teacher_probabilities_recompute_when_the_views_change(tmp_path, monkeypatch):
+    from host_training import distill
+
+    faces = np.stack(make_faces(n_per_class=1)["happy"] + make_faces(1, seed=1)["sad"])
+    flip = distill.cached_teacher_probabilities([MODEL], faces, tmp_path, "flip")
+    assert json.loads((tmp_path / "teacher_probs.json").read_text())["views"] == "flip"
+    views = distill.cached_teacher_probabilities([MODEL], faces, tmp_path, "flip-shift-zoom")
+    assert not np.allclose(flip, views, atol=1e-4)
+    assert json.loads((tmp_path / "teacher_probs.json").read_text())["views"] == "flip-shift-zoom"
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the cached probabilities were recomputed")
+
+    monkeypatch.setattr(distill, "teacher_probabilities", not_again)
+    again = distill.cached_teacher_probabilities([MODEL], faces, tmp_path, "flip-shift-zoom")
+    np.testing.assert_array_equal(again, views)
+
+
 @pytest.mark.slow
 def test_train_with_a_teacher(tmp_path):
     _, run_dir, config = tiny_run(tmp_path, 4, 1, f'teachers = ["{MODEL}"]')

@@ -30,7 +30,14 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
     configs = ["threaded", "sequential", "threaded_realtime"] + (["seed_style"] if has_tf else [])
     for name in configs:
         figures = results["pipeline"][name]
-        assert figures["fps"] > 0 and figures["frames"] == 120
+        assert figures["fps"] > 0
+        if name == "threaded_realtime":
+            # Paced at the clip's rate, a live run skips a frame when the
+            # machine falls behind (by design: it shows the newest frame).
+            # CI saw 119 of 120 with training on both cores.
+            assert 108 <= figures["frames"] <= 120
+        else:
+            assert figures["frames"] == 120
         assert set(figures["latency_ms"]) == {"p50", "p95", "p99"}
         assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"]
         assert set(figures["stage_ms"]) == STAGES

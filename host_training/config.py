@@ -77,6 +77,10 @@ class TrainConfig(_Strict):
     # or int8 .tflite model (a committed one: host_training/from_tflite.py)
     # instead of random ones; the optimizer starts fresh. "" = from scratch.
     init_from: str = ""
+    # With a .tflite init_from: convs the [model] adds beyond those init_from
+    # has (convs_per_block raised) start as the identity, so the deeper model
+    # starts from init_from's function (host_training/from_tflite.py).
+    init_deepen: bool = False
     weight_decay: float = Field(0.02, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     class_weight: Literal["none", "balanced", "sqrt"] = "none"

@@ -88,30 +88,53 @@ def _following_batch_norm(model, layer):
     return None
 
 
-def load_tflite_weights(model, path: Path, faces: np.ndarray, batch: int = 256) -> None:
+def load_tflite_weights(
+    model, path: Path, faces: np.ndarray, batch: int = 256, deepen: bool = False
+) -> None:
     """Give `model` the weights of the int8 TFLite model at `path`.
 
     `faces` (N, size, size, 1), raw 0..255 training faces, are what the
     batch-norm statistics are recomputed on (a few thousand are plenty).
+    With `deepen`, `model` may have more convs than the file: a square conv
+    (as many channels out as in) that the file's next op does not fit starts
+    as the identity, its batch-norm passing through (Net2DeeperNet, Chen et
+    al. 2016). It follows a ReLU, so the ReLU after it passes too, and the
+    deeper model starts from the file's function. Layers are matched in
+    graph order, so the extra convs must not have the shape of the conv that
+    follows them (true whenever the next block is wider).
     Raises TFLiteWeightsError naming the first layer that does not fit.
     """
     weighted = [layer for layer in model.layers if type(layer).__name__ in _WEIGHT_OPS.values()]
     ops = read_tflite_weights(path)
-    if len(ops) != len(weighted):
+    if not deepen and len(ops) != len(weighted):
         raise TFLiteWeightsError(
             f"{path} has {len(ops)} conv/dense layers, the [model] of this config "
             f"{len(weighted)}: {_FIT_FIX}"
         )
     folded = []  # (layer, its batch-norm, folded bias): statistics still to recompute
-    for layer, (kind, kernel, bias) in zip(weighted, ops, strict=True):
-        if type(layer).__name__ != _WEIGHT_OPS[kind] or tuple(layer.kernel.shape) != kernel.shape:
+    pending = list(ops)
+    for layer in weighted:
+        kind, kernel, bias = pending[0] if pending else ("none", np.zeros(0), None)
+        fits = type(layer).__name__ == _WEIGHT_OPS.get(kind) and (
+            tuple(layer.kernel.shape) == kernel.shape
+        )
+        norm = _following_batch_norm(model, layer)
+        if not fits and deepen and _can_be_identity(layer, norm):
+            kernel = np.zeros(layer.kernel.shape, np.float32)
+            centre_h, centre_w = kernel.shape[0] // 2, kernel.shape[1] // 2
+            kernel[centre_h, centre_w] = np.eye(kernel.shape[2], dtype=np.float32)
+            layer.kernel.assign(kernel)
+            folded.append((layer, norm, np.zeros(kernel.shape[-1], np.float32)))
+            continue
+        if not fits:
+            shape = kernel.shape if pending else "nothing left"
             raise TFLiteWeightsError(
-                f"{path}: {kind} with kernel {kernel.shape} does not fit layer {layer.name} "
+                f"{path}: {kind} with kernel {shape} does not fit layer {layer.name} "
                 f"{tuple(layer.kernel.shape)}: {_FIT_FIX}"
             )
+        pending.pop(0)
         layer.kernel.assign(kernel)
         bias = np.zeros(kernel.shape[-1], np.float32) if bias is None else bias
-        norm = _following_batch_norm(model, layer)
         if layer.use_bias:
             layer.bias.assign(bias)
         elif norm is not None:
@@ -120,8 +143,21 @@ def load_tflite_weights(model, path: Path, faces: np.ndarray, batch: int = 256) 
             raise TFLiteWeightsError(
                 f"{path}: {layer.name} has no bias and no batch-norm to hold the model's bias"
             )
+    if pending:
+        raise TFLiteWeightsError(
+            f"{path} has {len(ops)} conv/dense layers, {len(pending)} more than the [model] "
+            f"of this config takes: {_FIT_FIX}"
+        )
     if folded:
         _unfold_batch_norm(model, folded, faces, batch)
+
+
+def _can_be_identity(layer, norm) -> bool:
+    """A conv that can start as the identity: square, odd kernel, no bias, a batch-norm after."""
+    if type(layer).__name__ != "Conv2D":
+        return False
+    kh, kw, c_in, c_out = layer.kernel.shape
+    return c_in == c_out and kh % 2 == 1 and kw % 2 == 1 and not layer.use_bias and norm is not None
 
 
 def _unfold_batch_norm(model, folded, faces: np.ndarray, batch: int) -> None:

@@ -21,7 +21,7 @@ def build_cnn(
     input_size: int = 48,
     num_classes: int = 7,
     widths: Sequence[int] = (32, 64, 128, 256),
-    convs_per_block: int = 2,
+    convs_per_block: int | Sequence[int] = 2,
     dense: int = 128,
     dropout: float = 0.3,
     spatial_dropout: float = 0.0,
@@ -35,12 +35,23 @@ def build_cnn(
     rather than Keras' 0.99: with a short schedule the inference statistics
     must follow the weights within an epoch (0.99 left validation accuracy
     at chance after a few hundred steps, measured).
+
+    `convs_per_block` is one count for every block or one per block: the
+    deeper blocks work at 12 and 6 px, where a conv costs a quarter or a
+    sixteenth of one at 48 px, so depth is cheapest there.
     """
+    if isinstance(convs_per_block, int):
+        convs_per_block = [convs_per_block] * len(widths)
+    if len(convs_per_block) != len(widths):
+        raise ValueError(
+            f"convs_per_block has {len(convs_per_block)} counts for {len(widths)} blocks: "
+            "give one count, or one per entry of widths"
+        )
     reg = keras.regularizers.l2(weight_decay) if weight_decay else None
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(inputs)
-    for block, width in enumerate(widths, start=1):
-        for conv in range(1, convs_per_block + 1):
+    for block, (width, convs) in enumerate(zip(widths, convs_per_block, strict=True), start=1):
+        for conv in range(1, convs + 1):
             x = layers.Conv2D(
                 width,
                 3,

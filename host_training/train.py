@@ -206,7 +206,12 @@ def run(config: Config, resume: bool) -> Path:
             train_x = splits["train"].x
             rng = np.random.default_rng(config.train.seed)
             picked = rng.choice(len(train_x), min(INIT_FACES, len(train_x)), replace=False)
-            load_initial_weights(model, Path(config.train.init_from), train_x[picked][..., None])
+            load_initial_weights(
+                model,
+                Path(config.train.init_from),
+                train_x[picked][..., None],
+                deepen=config.train.init_deepen,
+            )
         model.compile(
             optimizer=keras.optimizers.AdamW(
                 config.train.learning_rate, weight_decay=config.train.weight_decay
@@ -282,12 +287,15 @@ def run(config: Config, resume: bool) -> Path:
     return out
 
 
-def load_initial_weights(model, path: Path, faces: np.ndarray | None = None) -> None:
+def load_initial_weights(
+    model, path: Path, faces: np.ndarray | None = None, deepen: bool = False
+) -> None:
     """Give a new model the weights of a saved one of the same architecture.
 
     `path` is a .keras file (a finished run's) or an int8 .tflite model (the
     shipped one, a teacher), whose batch-norm statistics are recomputed on
     `faces`, raw training faces (N, size, size, 1): see host_training/from_tflite.py.
+    `deepen` lets a .tflite model seed a model with extra convs, as the identity.
     """
     if not path.is_file():
         raise ConfigError(f"train.init_from: {path} not found: train that run first")
@@ -297,9 +305,14 @@ def load_initial_weights(model, path: Path, faces: np.ndarray | None = None) -> 
         if faces is None:
             raise ValueError("initial weights from a .tflite model need training faces")
         try:
-            load_tflite_weights(model, path, faces)
+            load_tflite_weights(model, path, faces, deepen=deepen)
         except TFLiteWeightsError as exc:
             raise ConfigError(f"train.init_from: {exc}") from None
+    elif deepen:
+        raise ConfigError(
+            f"train.init_deepen: {path} is a .keras file; deepening starts from an int8 "
+            ".tflite model (quantize the run first)"
+        )
     else:
         try:
             model.load_weights(path)

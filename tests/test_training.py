@@ -372,14 +372,13 @@ def test_weight_averaging_run_is_what_quantize_converts(tmp_path):
     )
 
 
-def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
+def _int8_cnn(tmp_path):
+    """A small trained-looking cnn, its int8 file, and the faces it separates."""
     import keras
 
     from host_training.averaging import batch_norm_layers, recompute_batch_norm
-    from host_training.from_tflite import TFLiteWeightsError, load_tflite_weights
     from host_training.models import build_model
     from host_training.quantize import convert_int8
-    from host_training.train import load_initial_weights
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -398,7 +397,17 @@ def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
     logits.kernel.assign(keras.ops.convert_to_numpy(logits.kernel) * 10.0)
     path = tmp_path / "m.tflite"
     path.write_bytes(convert_int8(original, faces[:64, ..., 0]))
+    return original, path, faces
 
+
+def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
+    import keras
+
+    from host_training.from_tflite import TFLiteWeightsError, load_tflite_weights
+    from host_training.models import build_model
+    from host_training.train import load_initial_weights
+
+    original, path, faces = _int8_cnn(tmp_path)
     recovered = build_model("cnn", widths=(8, 16), dense=8)
     load_tflite_weights(recovered, path, faces)
     want = original.predict(faces, verbose=0)
@@ -425,6 +434,51 @@ def test_weights_recovered_from_int8_tflite_compute_the_same_function(tmp_path):
     (tmp_path / "bad.tflite").write_bytes(b"not a model")
     with pytest.raises(TFLiteWeightsError, match="not a readable TFLite model"):
         load_tflite_weights(recovered, tmp_path / "bad.tflite", faces)
+
+
+def test_a_deepened_model_starts_from_the_int8_models_function(tmp_path):
+    import keras
+
+    from host_training.config import ConfigError
+    from host_training.from_tflite import TFLiteWeightsError, load_tflite_weights
+    from host_training.models import build_model
+    from host_training.train import load_initial_weights
+
+    original, path, faces = _int8_cnn(tmp_path)
+    want = original.predict(faces, verbose=0)
+    deeper = build_model("cnn", widths=(8, 16), convs_per_block=[3, 4], dense=8)
+    with pytest.raises(TFLiteWeightsError, match="has 6 conv/dense layers, .* 9"):
+        load_tflite_weights(deeper, path, faces)
+    load_initial_weights(deeper, path, faces, deepen=True)
+    # The file's convs come first in each block; the extra ones are the identity.
+    same_depth = build_model("cnn", widths=(8, 16), dense=8)
+    load_tflite_weights(same_depth, path, faces)
+
+    def kernel(model, name):
+        return keras.ops.convert_to_numpy(model.get_layer(name).kernel)
+
+    for name in ("block1_conv2", "block2_conv1", "block2_conv2", "head_dense", "logits"):
+        np.testing.assert_array_equal(kernel(deeper, name), kernel(same_depth, name))
+    for name, width in (("block1_conv3", 8), ("block2_conv3", 16), ("block2_conv4", 16)):
+        identity = np.zeros((3, 3, width, width), np.float32)
+        identity[1, 1] = np.eye(width)
+        np.testing.assert_array_equal(kernel(deeper, name), identity)
+    got = deeper.predict(faces, verbose=0)
+    assert np.abs(got - want).mean() < 0.01
+    assert (got.argmax(1) == want.argmax(1)).mean() > 0.9
+
+    # An extra conv that cannot be the identity (it changes the width) still fails.
+    wider_end = build_model("cnn", widths=(8, 16, 32), dense=8)
+    with pytest.raises(TFLiteWeightsError, match="does not fit layer block3_conv1"):
+        load_tflite_weights(wider_end, path, faces, deepen=True)
+    shallower = build_model("cnn", widths=(8, 16), convs_per_block=[2, 1], dense=8)
+    with pytest.raises(TFLiteWeightsError, match="does not fit layer"):
+        load_tflite_weights(shallower, path, faces, deepen=True)
+    deeper.save(tmp_path / "deeper.keras")
+    with pytest.raises(ConfigError, match=r"train.init_deepen: .*\.tflite"):
+        load_initial_weights(deeper, tmp_path / "deeper.keras", faces, deepen=True)
+    with pytest.raises(ValueError, match="convs_per_block has 3 counts for 2 blocks"):
+        build_model("cnn", widths=(8, 16), convs_per_block=[2, 2, 2])
 
 
 def test_training_plot_marks_the_weight_average(tmp_path):

@@ -182,6 +182,8 @@ def measure(name: str, clip: str, max_frames: int = 0, **kwargs) -> dict:
     return {
         "fps": summary["processed_fps"],
         "frames": summary["frames_processed"],
+        # A paced live run skips a frame when it falls behind (it shows the newest).
+        "frames_skipped": summary["frames_skipped"],
         "faces": summary["faces"],
         "latency_ms": {k: summary["latency_ms"][k] for k in ("p50", "p95", "p99")},
         "stage_ms": summary["stage_ms"],

@@ -31,13 +31,12 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
     for name in configs:
         figures = results["pipeline"][name]
         assert figures["fps"] > 0
-        if name == "threaded_realtime":
-            # Paced at the clip's rate, a live run skips a frame when the
-            # machine falls behind (by design: it shows the newest frame).
-            # CI saw 119 of 120 with training on both cores.
-            assert 108 <= figures["frames"] <= 120
-        else:
-            assert figures["frames"] == 120
+        # Every frame is processed or, paced at the clip's rate, counted as
+        # skipped when the machine falls behind (by design: a live run shows
+        # the newest frame); read as fast as it runs, none is skipped.
+        assert figures["frames"] + figures["frames_skipped"] == 120
+        if name != "threaded_realtime":
+            assert figures["frames_skipped"] == 0
         assert set(figures["latency_ms"]) == {"p50", "p95", "p99"}
         assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"]
         assert set(figures["stage_ms"]) == STAGES

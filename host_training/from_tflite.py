@@ -107,9 +107,11 @@ def load_tflite_weights(
     weighted = [layer for layer in model.layers if type(layer).__name__ in _WEIGHT_OPS.values()]
     ops = read_tflite_weights(path)
     if not deepen and len(ops) != len(weighted):
+        deeper = len(weighted) > len(ops)
+        hint = " (or train.init_deepen = true, for extra convs)" if deeper else ""
         raise TFLiteWeightsError(
             f"{path} has {len(ops)} conv/dense layers, the [model] of this config "
-            f"{len(weighted)}: {_FIT_FIX}"
+            f"{len(weighted)}: {_FIT_FIX}{hint}"
         )
     folded = []  # (layer, its batch-norm, folded bias): statistics still to recompute
     pending = list(ops)

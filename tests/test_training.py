@@ -447,7 +447,7 @@ def test_a_deepened_model_starts_from_the_int8_models_function(tmp_path):
     original, path, faces = _int8_cnn(tmp_path)
     want = original.predict(faces, verbose=0)
     deeper = build_model("cnn", widths=(8, 16), convs_per_block=[3, 4], dense=8)
-    with pytest.raises(TFLiteWeightsError, match="has 6 conv/dense layers, .* 9"):
+    with pytest.raises(TFLiteWeightsError, match=r"has 6 conv/dense layers, .* 9: .*init_deepen"):
         load_tflite_weights(deeper, path, faces)
     load_initial_weights(deeper, path, faces, deepen=True)
     # The file's convs come first in each block; the extra ones are the identity.

@@ -116,25 +116,20 @@ def load_tflite_weights(
     folded = []  # (layer, its batch-norm, folded bias): statistics still to recompute
     pending = list(ops)
     for layer in weighted:
-        kind, kernel, bias = pending[0] if pending else ("none", np.zeros(0), None)
-        fits = type(layer).__name__ == _WEIGHT_OPS.get(kind) and (
-            tuple(layer.kernel.shape) == kernel.shape
-        )
         norm = _following_batch_norm(model, layer)
-        if not fits and deepen and _can_be_identity(layer, norm):
+        if pending and _fits(layer, *pending[0][:2]):
+            _, kernel, bias = pending.pop(0)
+        elif deepen and _can_be_identity(layer, norm):
             kernel = np.zeros(layer.kernel.shape, np.float32)
-            centre_h, centre_w = kernel.shape[0] // 2, kernel.shape[1] // 2
-            kernel[centre_h, centre_w] = np.eye(kernel.shape[2], dtype=np.float32)
-            layer.kernel.assign(kernel)
-            folded.append((layer, norm, np.zeros(kernel.shape[-1], np.float32)))
-            continue
-        if not fits:
-            shape = kernel.shape if pending else "nothing left"
+            kh, kw, channels, _ = kernel.shape
+            kernel[kh // 2, kw // 2] = np.eye(channels, dtype=np.float32)
+            bias = None
+        else:
+            op = f"{pending[0][0]} with kernel {pending[0][1].shape}" if pending else "no op left"
             raise TFLiteWeightsError(
-                f"{path}: {kind} with kernel {shape} does not fit layer {layer.name} "
+                f"{path}: {op} does not fit layer {layer.name} "
                 f"{tuple(layer.kernel.shape)}: {_FIT_FIX}"
             )
-        pending.pop(0)
         layer.kernel.assign(kernel)
         bias = np.zeros(kernel.shape[-1], np.float32) if bias is None else bias
         if layer.use_bias:
@@ -152,6 +147,11 @@ def load_tflite_weights(
         )
     if folded:
         _unfold_batch_norm(model, folded, faces, batch)
+
+
+def _fits(layer, kind: str, kernel: np.ndarray) -> bool:
+    """The TFLite op `kind` with `kernel` (Keras layout) can give `layer` its weights."""
+    return type(layer).__name__ == _WEIGHT_OPS[kind] and tuple(layer.kernel.shape) == kernel.shape
 
 
 def _can_be_identity(layer, norm) -> bool:

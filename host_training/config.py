@@ -73,6 +73,10 @@ class TrainConfig(_Strict):
     # "cosine": decay to 1 % over the epochs. "constant": hold the rate after
     # warm-up, the schedule SWA averages along (with average_epochs).
     lr_schedule: Literal["cosine", "constant"] = "cosine"
+    # "adamw", or "sgd": SGD with Nesterov momentum 0.9, the optimizer SWA was
+    # introduced with (Izmailov et al. 2018). weight_decay is decoupled in both
+    # and scales with the rate, so SGD wants a smaller one (5e-4 at rate 0.01).
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     # Start from the weights of this .keras file (a finished run's last.keras)
     # or int8 .tflite model (a committed one: host_training/from_tflite.py)
     # instead of random ones; the optimizer starts fresh. "" = from scratch.

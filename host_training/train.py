@@ -45,6 +45,18 @@ def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+def make_optimizer(config: Config):
+    """The `train.optimizer` the config names, at its first rate and weight decay."""
+    import keras
+
+    t = config.train
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            t.learning_rate, momentum=0.9, nesterov=True, weight_decay=t.weight_decay
+        )
+    return keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay)
+
+
 def learning_rate(epoch: int, config: Config) -> float:
     """Linear warm-up, then cosine decay to 1 % over the planned epochs (or constant)."""
     t = config.train
@@ -213,9 +225,7 @@ def run(config: Config, resume: bool) -> Path:
                 deepen=config.train.init_deepen,
             )
         model.compile(
-            optimizer=keras.optimizers.AdamW(
-                config.train.learning_rate, weight_decay=config.train.weight_decay
-            ),
+            optimizer=make_optimizer(config),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing),
             metrics=["accuracy"],
         )

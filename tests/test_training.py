@@ -152,6 +152,33 @@ def test_learning_rate_schedules():
     assert rates(warmup_epochs=1, lr_schedule="constant") == [0.5] + [1.0] * 9
 
 
+def test_the_optimizer_is_the_one_the_config_names_and_survives_a_resume(tmp_path):
+    import keras
+
+    from host_training.config import ConfigError, parse_config
+    from host_training.train import make_optimizer
+
+    def optimizer(**train):
+        return make_optimizer(parse_config({"train": {"learning_rate": 0.01, **train}}))
+
+    assert isinstance(optimizer(), keras.optimizers.AdamW)
+    sgd = optimizer(optimizer="sgd", weight_decay=5e-4)
+    assert type(sgd) is keras.optimizers.SGD
+    assert (sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.9, True, 5e-4)
+    with pytest.raises(ConfigError, match="train.optimizer"):
+        optimizer(optimizer="adam")
+
+    # --resume reloads last.keras: the optimizer and its momentum come back with it.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=sgd, loss="mse")
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "last.keras")
+    resumed = keras.models.load_model(tmp_path / "last.keras").optimizer
+    assert type(resumed) is keras.optimizers.SGD and resumed.nesterov
+    assert int(resumed.iterations) == 1
+
+
 def test_initial_weights_load_and_a_mismatch_names_the_key(tmp_path):
     from host_training.config import ConfigError
     from host_training.models import build_model

@@ -63,6 +63,9 @@ class AugmentConfig(_Strict):
     brightness: float = Field(0.2, ge=0, le=1)
     contrast: float = Field(0.2, ge=0, le=1)
     erasing: float = Field(0.0, ge=0, le=1)  # probability of blanking one random patch
+    # Mixup (Zhang et al. 2018): each batch blended with a shuffled copy of
+    # itself, targets alike, by a weight drawn from Beta(mixup, mixup); 0 = off.
+    mixup: float = Field(0.0, ge=0, le=10)
 
 
 class TrainConfig(_Strict):

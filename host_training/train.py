@@ -105,6 +105,21 @@ def make_augmenter(config: Config):
     return augment
 
 
+def mix_batch(images, targets, alpha: float):
+    """Mixup: the batch blended with a shuffled copy of itself, images and
+    targets by the same weight lam ~ Beta(alpha, alpha), folded to lam >= 0.5
+    so each image keeps its own face as the larger part. TensorFlow ops: it
+    runs inside tf.data whatever the Keras backend."""
+    import tensorflow as tf
+
+    first = tf.random.gamma([], alpha)
+    lam = first / (first + tf.random.gamma([], alpha))
+    lam = tf.maximum(lam, 1.0 - lam)
+    order = tf.random.shuffle(tf.range(tf.shape(images)[0]))
+    mixed = lam * images + (1.0 - lam) * tf.gather(images, order)
+    return mixed, lam * targets + (1.0 - lam) * tf.gather(targets, order)
+
+
 def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray | None = None):
     """The training batches (augmented afresh each epoch) and the validation batches.
 
@@ -127,8 +142,10 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
         .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)
         .batch(batch)
         .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
     )
+    if config.augment.mixup:
+        train = train.map(lambda x, y: mix_batch(x, y, config.augment.mixup))
+    train = train.prefetch(tf.data.AUTOTUNE)
     return EpochBatches(train), as_float(splits["val"])
 
 

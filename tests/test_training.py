@@ -179,6 +179,40 @@ def test_the_optimizer_is_the_one_the_config_names_and_survives_a_resume(tmp_pat
     assert int(resumed.iterations) == 1
 
 
+def test_mixup_blends_each_face_and_its_target_by_the_same_weight():
+    import tensorflow as tf
+
+    from host_training.train import mix_batch
+
+    tf.random.set_seed(0)
+    n = len(LABELS)
+    faces = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 4, 4, 1), np.float32)
+    targets = np.eye(n, dtype=np.float32)
+    weights = set()
+    for _ in range(20):
+        mixed, mixed_targets = (t.numpy() for t in mix_batch(faces, targets, alpha=0.4))
+        np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, rtol=1e-6)
+        # Each face is still mostly itself, and its pixels are its target's blend.
+        assert (mixed_targets.argmax(axis=1) == np.arange(n)).all()
+        np.testing.assert_allclose(mixed[:, 0, 0, 0], mixed_targets @ np.arange(n), rtol=1e-5)
+        weights.add(round(float(mixed_targets.max(axis=1).min()), 4))
+    assert min(weights) >= 0.5 and len(weights) > 10  # a fresh weight each batch
+
+    # augment.mixup puts it in the training batches, and only there.
+    from host_training.config import parse_config
+    from host_training.data import Split
+    from host_training.train import make_datasets
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (64, 8, 8), np.uint8), np.arange(64) % n)
+    for alpha, blended in ((0.0, False), (0.4, True)):
+        config = parse_config({"augment": {"mixup": alpha}, "train": {"batch_size": 32}})
+        train, (_, val_targets) = make_datasets({"train": split, "val": split}, config)
+        train_targets = np.concatenate([train[i][1] for i in range(len(train))])
+        assert (train_targets.max(axis=1) < 1.0).any() == blended
+        assert (val_targets.max(axis=1) == 1.0).all()
+
+
 def test_initial_weights_load_and_a_mismatch_names_the_key(tmp_path):
     from host_training.config import ConfigError
     from host_training.models import build_model

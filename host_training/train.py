@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
+
+if TYPE_CHECKING:  # TensorFlow and Keras load late: --help and config errors stay fast
+    import keras
+    import tensorflow as tf
 
 log = logging.getLogger("host_training.train")
 
@@ -45,7 +50,7 @@ def class_weights(y: np.ndarray, mode: str) -> dict[int, float] | None:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def make_optimizer(config: Config):
+def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     """The `train.optimizer` the config names, at its first rate and weight decay."""
     import keras
 
@@ -105,7 +110,7 @@ def make_augmenter(config: Config):
     return augment
 
 
-def mix_batch(images, targets, alpha: float):
+def mix_batch(images: tf.Tensor, targets: tf.Tensor, alpha: float) -> tuple[tf.Tensor, tf.Tensor]:
     """Mixup: the batch blended with a shuffled copy of itself, images and
     targets by the same weight lam ~ Beta(alpha, alpha), folded to lam >= 0.5
     so each image keeps its own face as the larger part. TensorFlow ops: it

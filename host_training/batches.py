@@ -1,4 +1,6 @@
-"""Training batches for `keras.Model.fit`, augmented by tf.data one epoch at a time."""
+"""Training batches for `keras.Model.fit`: augmented by tf.data one epoch at a
+time where TensorFlow is installed (the workstation), by the Keras backend
+itself where it is not (a GPU host with the torch or JAX backend)."""
 
 from __future__ import annotations
 
@@ -31,3 +33,48 @@ class EpochBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self._batches = None
+
+
+class BackendBatches(keras.utils.PyDataset):
+    """Training batches shuffled in NumPy and augmented by the same Keras
+    layers, run on the backend (on its GPU when it has one).
+
+    For a host without TensorFlow, so a run can go on a GPU machine whose
+    image has PyTorch or JAX but no TensorFlow: the augmentation is the same
+    layers with the same settings, only the random draws differ.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        augment,
+        mixup: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.augment, self.mixup = augment, mixup
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        images = keras.ops.convert_to_numpy(
+            self.augment(keras.ops.convert_to_tensor(self.x[picked]))
+        )
+        targets = self.y[picked]
+        if self.mixup:  # as train.mix_batch does in tf.data
+            lam = self.rng.beta(self.mixup, self.mixup)
+            lam = max(lam, 1.0 - lam)
+            other = self.rng.permutation(len(picked))
+            images = lam * images + (1.0 - lam) * images[other]
+            targets = lam * targets + (1.0 - lam) * targets[other]
+        return images.astype(np.float32), targets.astype(np.float32)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))

@@ -130,9 +130,7 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
 
     Targets are one-hot, blended with the `teacher` probabilities when given.
     """
-    import tensorflow as tf
-
-    from host_training.batches import EpochBatches
+    from host_training.batches import BackendBatches, EpochBatches
 
     def as_float(split: Split, soft: np.ndarray | None = None):
         # Targets here, in NumPy: label smoothing needs them as vectors, and a
@@ -142,6 +140,14 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
 
     batch = config.train.batch_size
     augment = make_augmenter(config)
+    try:
+        import tensorflow as tf
+    except ImportError:  # a GPU host with the torch or JAX backend only
+        x, y = as_float(splits["train"], teacher)
+        train_batches = BackendBatches(
+            x, y, batch, augment, config.augment.mixup, config.train.seed
+        )
+        return train_batches, as_float(splits["val"])
     train = (
         tf.data.Dataset.from_tensor_slices(as_float(splits["train"], teacher))
         .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)

@@ -555,3 +555,46 @@ def test_training_plot_marks_the_weight_average(tmp_path):
     )
     assert _averaged(tmp_path / "state.json") == ((1, 2), 0.55)
     assert plot_training(log, tmp_path / "training.png").stat().st_size > 0
+
+
+def test_without_tensorflow_the_batches_are_shuffled_and_augmented_by_the_backend():
+    """A GPU host without TensorFlow: every face once per epoch, a new order
+    each epoch, augmented, and mixup still blends faces and targets alike."""
+    from host_training.batches import BackendBatches
+    from host_training.config import parse_config
+    from host_training.train import make_augmenter
+
+    n = len(LABELS)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (70, 8, 8, 1)).astype(np.float32)
+    x[:, 0, 0, 0] = np.arange(70)  # each face's id, which only a flip or shift moves
+    y = np.eye(n, dtype=np.float32)[np.arange(70) % n]
+    plain = parse_config(
+        {
+            "augment": {
+                "flip": False,
+                "shift": 0,
+                "rotation_deg": 0,
+                "zoom": 0,
+                "brightness": 0,
+                "contrast": 0,
+                "erasing": 0,
+            }
+        }
+    )
+    batches = BackendBatches(x, y, 32, make_augmenter(plain), seed=0)
+    assert len(batches) == 3
+    first = np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])
+    assert sorted(first.tolist()) == list(range(70)) and (first != np.arange(70)).any()
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])
+    assert sorted(second.tolist()) == list(range(70)) and (second != first).any()
+
+    augmented = BackendBatches(x, y, 70, make_augmenter(parse_config({})), seed=0)[0][0]
+    # Shuffled, so compared as sorted pixel values: the default augmentation moves them.
+    assert not np.allclose(np.sort(augmented.ravel()), np.sort(x.ravel()))
+
+    mixed, targets = BackendBatches(x, y, 70, make_augmenter(plain), mixup=0.4, seed=0)[0]
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    assert (targets.max(axis=1) < 1.0).any() and (targets.max(axis=1) >= 0.5).all()
+    assert (mixed[:, 0, 0, 0] % 1 != 0).any()  # face ids blended with other faces' ids

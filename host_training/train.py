@@ -74,8 +74,9 @@ def learning_rate(epoch: int, config: Config) -> float:
 
 
 def make_augmenter(config: Config):
-    """Keras preprocessing layers run in the tf.data pipeline, not in the model,
-    so the exported model carries no augmentation ops.
+    """Keras preprocessing layers run in the batch pipeline (tf.data, or
+    batches.BackendBatches where TensorFlow is not installed), not in the
+    model, so the exported model carries no augmentation ops.
 
     The layers are applied one by one rather than as a `keras.Sequential`:
     each layer switches itself to TensorFlow inside tf.data whatever the Keras

@@ -36,12 +36,14 @@ class EpochBatches(keras.utils.PyDataset):
 
 
 class BackendBatches(keras.utils.PyDataset):
-    """Training batches shuffled in NumPy and augmented by the same Keras
-    layers, run on the backend (on its GPU when it has one).
+    """Training batches shuffled in NumPy and augmented on the backend (on
+    its GPU when it has one).
 
     For a host without TensorFlow, so a run can go on a GPU machine whose
-    image has PyTorch or JAX but no TensorFlow: the augmentation is the same
-    layers with the same settings, only the random draws differ.
+    image has PyTorch or JAX but no TensorFlow. `warp` (a warp.RandomAffine)
+    moves each face, then `augment` runs the remaining Keras layers
+    (`train.make_augmenter(config, geometric=False)`): the same augmentation
+    as the tf.data path, with other random draws.
     """
 
     def __init__(
@@ -52,10 +54,11 @@ class BackendBatches(keras.utils.PyDataset):
         augment,
         mixup: float = 0.0,
         seed: int = 0,
+        warp=None,
     ) -> None:
         super().__init__()
         self.x, self.y, self.batch_size = x, y, batch_size
-        self.augment, self.mixup = augment, mixup
+        self.augment, self.mixup, self.warp = augment, mixup, warp
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x))
 
@@ -64,9 +67,10 @@ class BackendBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = keras.ops.convert_to_numpy(
-            self.augment(keras.ops.convert_to_tensor(self.x[picked]))
-        )
+        images = self.x[picked]
+        if self.warp is not None:
+            images = self.warp(images)
+        images = keras.ops.convert_to_numpy(self.augment(keras.ops.convert_to_tensor(images)))
         targets = self.y[picked]
         if self.mixup:  # as train.mix_batch does in tf.data
             lam = self.rng.beta(self.mixup, self.mixup)

@@ -73,10 +73,13 @@ def learning_rate(epoch: int, config: Config) -> float:
     return t.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_augmenter(config: Config):
+def make_augmenter(config: Config, geometric: bool = True):
     """Keras preprocessing layers run in the batch pipeline (tf.data, or
     batches.BackendBatches where TensorFlow is not installed), not in the
     model, so the exported model carries no augmentation ops.
+
+    `geometric=False` leaves out the flip, rotation, shift and zoom, for
+    BackendBatches, which does those four as one warp (host_training/warp.py).
 
     The layers are applied one by one rather than as a `keras.Sequential`:
     each layer switches itself to TensorFlow inside tf.data whatever the Keras
@@ -86,13 +89,13 @@ def make_augmenter(config: Config):
 
     a = config.augment
     steps = []
-    if a.flip:
+    if geometric and a.flip:
         steps.append(layers.RandomFlip("horizontal"))
-    if a.rotation_deg:
+    if geometric and a.rotation_deg:
         steps.append(layers.RandomRotation(a.rotation_deg / 360.0, fill_mode="nearest"))
-    if a.shift:
+    if geometric and a.shift:
         steps.append(layers.RandomTranslation(a.shift, a.shift, fill_mode="nearest"))
-    if a.zoom:
+    if geometric and a.zoom:
         steps.append(layers.RandomZoom(a.zoom, a.zoom, fill_mode="nearest"))
     if a.brightness:
         steps.append(layers.RandomBrightness(a.brightness, value_range=(0, 255)))
@@ -140,15 +143,23 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
         return split.x[..., None].astype(np.float32), targets
 
     batch = config.train.batch_size
-    augment = make_augmenter(config)
     try:
         import tensorflow as tf
     except ImportError:  # a GPU host with the torch or JAX backend only
+        from host_training.warp import RandomAffine
+
         x, y = as_float(splits["train"], teacher)
         train_batches = BackendBatches(
-            x, y, batch, augment, config.augment.mixup, config.train.seed
+            x,
+            y,
+            batch,
+            make_augmenter(config, geometric=False),
+            config.augment.mixup,
+            config.train.seed,
+            RandomAffine.from_config(config.augment, config.train.seed),
         )
         return train_batches, as_float(splits["val"])
+    augment = make_augmenter(config)
     train = (
         tf.data.Dataset.from_tensor_slices(as_float(splits["train"], teacher))
         .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)

@@ -598,3 +598,44 @@ def test_without_tensorflow_the_batches_are_shuffled_and_augmented_by_the_backen
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
     assert (targets.max(axis=1) < 1.0).any() and (targets.max(axis=1) >= 0.5).all()
     assert (mixed[:, 0, 0, 0] % 1 != 0).any()  # face ids blended with other faces' ids
+
+
+def test_one_warp_per_face_moves_it_as_the_matrix_says_and_within_the_layers_ranges():
+    """The backend path's flip/rotation/shift/zoom: exact on whole-pixel moves,
+    draws inside the configured ranges, and torch's resampler (the fast one on
+    a GPU host) gives the same faces as Keras's."""
+    from host_training.warp import RandomAffine, warp
+
+    faces = np.random.default_rng(0).integers(0, 256, (4, 12, 12, 1)).astype(np.float32)
+
+    def moved(matrix):
+        return warp(faces, np.tile(np.asarray(matrix, np.float32), (4, 1, 1)))
+
+    np.testing.assert_allclose(moved([[1, 0, 0], [0, 1, 0]]), faces, atol=1e-3)
+    np.testing.assert_allclose(moved([[-1, 0, 0], [0, 1, 0]]), faces[:, :, ::-1], atol=1e-3)
+    # A quarter turn about the centre, and one pixel (2/12 of the 2-unit side) to the left.
+    np.testing.assert_allclose(
+        moved([[0, -1, 0], [1, 0, 0]]), np.rot90(faces, 1, axes=(1, 2)), atol=1e-3
+    )
+    left = moved([[1, 0, 2 / 12], [0, 1, 0]])
+    np.testing.assert_allclose(left[:, :, :-1], faces[:, :, 1:], atol=1e-3)
+    np.testing.assert_allclose(left[:, :, -1], faces[:, :, -1], atol=1e-3)  # edge repeated
+
+    matrices = RandomAffine(flip=True, rotation_deg=10, shift=0.1, zoom=0.1).matrices(2000)
+    linear = matrices[:, :, :2]
+    gram = np.einsum("nij,nik->njk", linear, linear)
+    np.testing.assert_allclose(gram[:, 0, 1], 0, atol=1e-6)  # rotated and scaled, never sheared
+    scales = np.linalg.norm(linear, axis=1)  # each column: that axis's zoom
+    angles = np.degrees(np.arctan2(linear[:, 1, 0] / scales[:, 0], linear[:, 1, 1] / scales[:, 1]))
+    assert scales.min() >= 0.9 - 1e-6 and scales.max() <= 1.1 + 1e-6
+    assert np.abs(angles).max() <= 10 + 1e-3 and np.abs(angles).max() > 9
+    assert np.abs(matrices[:, :, 2]).max() <= 0.2 and np.abs(matrices[:, :, 2]).max() > 0.19
+    assert 0.4 < (np.linalg.det(linear) < 0).mean() < 0.6  # mirrored half the time
+    plain = RandomAffine(flip=False).matrices(3)
+    np.testing.assert_allclose(plain, np.tile(np.eye(2, 3), (3, 1, 1)), atol=1e-6)
+
+    pytest.importorskip("torch", reason="torch is only on GPU hosts")
+    from host_training.warp import warp_torch
+
+    random = RandomAffine(True, 10, 0.1, 0.1, seed=1).matrices(4)
+    np.testing.assert_allclose(warp_torch(faces, random), warp(faces, random), atol=0.01)

@@ -91,7 +91,8 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.02, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     class_weight: Literal["none", "balanced", "sqrt"] = "none"
-    # Distillation: int8 TFLite teachers (their mean) blended into the targets.
+    # Distillation: teachers (int8 .tflite or a run's float .keras; their mean)
+    # blended into the targets.
     teachers: list[str] = []
     # The views of each face the teachers' probabilities are averaged over:
     # "flip" (the face and its mirror) or "flip-shift-zoom" (14: host_training/distill.py).

@@ -4,7 +4,10 @@ A small model learns more from a teacher's full probability vector than from
 a one-hot label: "this fear looks a little sad" is information the label
 throws away. The teachers are int8 TFLite models (an ensemble is their mean),
 run once over the clean training faces, each face also mirrored; the result
-is saved beside the run, so `--resume` reuses it and needs no teacher.
+is saved beside the run, so `--resume` reuses it and needs no teacher. A
+teacher can also be a finished run's float `.keras` file, run on the Keras
+backend: on a GPU host, the teachers trained there teach without a round
+trip through the workstation's int8 converter.
 The training targets blend it with the one-hot labels.
 
 A teacher is only as useful as its probabilities are right, and averaging a
@@ -71,7 +74,7 @@ def teacher_probabilities(
 ) -> np.ndarray:
     """Mean probabilities (N, classes) of the teacher models over the `views` of
     each face (a key of VIEWS), in canonical label order."""
-    from edge.classifier import EmotionClassifier, ModelError
+    from edge.classifier import ModelError
 
     if views not in VIEWS:
         raise TeacherError(f"train.teacher_views: {views!r} is not one of {sorted(VIEWS)}")
@@ -79,7 +82,7 @@ def teacher_probabilities(
     total = np.zeros((len(faces), len(LABELS)), np.float32)
     for path in models:
         try:
-            with EmotionClassifier(path, num_threads=threads, flip_average=True) as teacher:
+            with _open_teacher(path, threads) as teacher:
                 if teacher.input_size != faces.shape[1]:
                     raise TeacherError(
                         f"teacher {path} takes {teacher.input_size} px faces but the "
@@ -91,6 +94,50 @@ def teacher_probabilities(
             raise TeacherError(f"train.teachers: {exc}") from None
         log.info("teacher %s: done on %d faces, %d views each", path, len(faces), 2 * len(moved))
     return total / (len(models) * len(moved))
+
+
+def _open_teacher(path: str | Path, threads: int):
+    from edge.classifier import EmotionClassifier
+
+    if str(path).endswith(".keras"):
+        return KerasTeacher(path)
+    return EmotionClassifier(path, num_threads=threads, flip_average=True)
+
+
+class KerasTeacher:
+    """A float `.keras` teacher with the part of EmotionClassifier's interface
+    distillation uses: `input_size`, `labels` and flip-averaged `predict_faces`.
+
+    A model trained here outputs the canonical label order (data.LABELS).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import keras
+
+        if not Path(path).is_file():
+            raise TeacherError(f"train.teachers: {path} does not exist: give a run's .keras file")
+        try:
+            self.model = keras.models.load_model(path, compile=False)
+        except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
+            raise TeacherError(
+                f"train.teachers: {path} is not a readable Keras model ({type(exc).__name__}): "
+                "give a run's averaged.keras or last.keras"
+            ) from None
+        self.input_size = self.model.input_shape[1]
+        self.labels = list(LABELS)
+
+    def __enter__(self) -> KerasTeacher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def predict_faces(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities (N, classes) for uint8 faces (N, size, size), averaged
+        with their mirror images."""
+        both = np.concatenate([faces, faces[:, :, ::-1]])[..., None].astype(np.float32)
+        probs = self.model.predict(both, batch_size=512, verbose=0)
+        return (probs[: len(faces)] + probs[len(faces) :]) / 2
 
 
 def blend_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:

@@ -281,6 +281,32 @@ def test_distillation_targets_blend_the_teachers():
     assert (blend_targets(np.array([3]), None, 0.5) == np.eye(7)[3]).all()
 
 
+def test_a_float_keras_run_teaches_flip_averaged_and_a_broken_one_is_named(tmp_path):
+    """A GPU host's teachers are runs' .keras files, run by Keras itself."""
+    from host_training.distill import TeacherError, teacher_probabilities
+    from host_training.models import build_model
+
+    model = build_model("cnn", input_size=48, num_classes=len(LABELS), widths=(8, 16), dense=16)
+    model.save(tmp_path / "teacher.keras")
+    faces = np.stack(make_faces(n_per_class=1)["happy"] + make_faces(1, seed=1)["sad"])
+    probs = teacher_probabilities([tmp_path / "teacher.keras"], faces)
+    as_float = faces[..., None].astype(np.float32)
+    plain, mirrored = (
+        model.predict(as_float, verbose=0),
+        model.predict(as_float[:, :, ::-1], verbose=0),
+    )
+    np.testing.assert_allclose(probs, (plain + mirrored) / 2, atol=1e-5)
+    assert not np.allclose(plain, mirrored, atol=1e-6), (
+        "the faces are symmetric: no test of the flip"
+    )
+
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(TeacherError, match=r"broken\.keras is not a readable Keras model"):
+        teacher_probabilities([tmp_path / "broken.keras"], faces)
+    with pytest.raises(TeacherError, match=r"gone\.keras does not exist"):
+        teacher_probabilities([tmp_path / "gone.keras"], faces)
+
+
 def test_teacher_views_move_the_face_and_average_over_every_view():
     from host_training.distill import TeacherError, moved_faces, teacher_probabilities
 

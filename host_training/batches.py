@@ -67,10 +67,10 @@ class BackendBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = self.x[picked]
+        images = keras.ops.convert_to_tensor(self.x[picked])  # one trip to the device
         if self.warp is not None:
             images = self.warp(images)
-        images = keras.ops.convert_to_numpy(self.augment(keras.ops.convert_to_tensor(images)))
+        images = keras.ops.convert_to_numpy(self.augment(images))
         targets = self.y[picked]
         if self.mixup:  # as train.mix_batch does in tf.data
             lam = self.rng.beta(self.mixup, self.mixup)

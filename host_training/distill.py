@@ -135,8 +135,9 @@ class KerasTeacher:
     def predict_faces(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) for uint8 faces (N, size, size), averaged
         with their mirror images."""
-        both = np.concatenate([faces, faces[:, :, ::-1]])[..., None].astype(np.float32)
-        probs = self.model.predict(both, batch_size=512, verbose=0)
+        from host_training.quantize import keras_predict
+
+        probs = keras_predict(self.model, np.concatenate([faces, faces[:, :, ::-1]]), batch=512)
         return (probs[: len(faces)] + probs[len(faces) :]) / 2
 
 

@@ -103,14 +103,15 @@ def make_augmenter(config: Config, geometric: bool = True):
 
     a = config.augment
     steps = []
-    if geometric and a.flip:
-        steps.append(layers.RandomFlip("horizontal"))
-    if geometric and a.rotation_deg:
-        steps.append(layers.RandomRotation(a.rotation_deg / 360.0, fill_mode="nearest"))
-    if geometric and a.shift:
-        steps.append(layers.RandomTranslation(a.shift, a.shift, fill_mode="nearest"))
-    if geometric and a.zoom:
-        steps.append(layers.RandomZoom(a.zoom, a.zoom, fill_mode="nearest"))
+    if geometric:
+        if a.flip:
+            steps.append(layers.RandomFlip("horizontal"))
+        if a.rotation_deg:
+            steps.append(layers.RandomRotation(a.rotation_deg / 360.0, fill_mode="nearest"))
+        if a.shift:
+            steps.append(layers.RandomTranslation(a.shift, a.shift, fill_mode="nearest"))
+        if a.zoom:
+            steps.append(layers.RandomZoom(a.zoom, a.zoom, fill_mode="nearest"))
     if a.brightness:
         steps.append(layers.RandomBrightness(a.brightness, value_range=(0, 255)))
     if a.contrast:

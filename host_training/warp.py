@@ -65,29 +65,31 @@ class RandomAffine:
         out[:, :, 2] = rng.uniform(-2 * self.shift, 2 * self.shift, (count, 2))
         return out.astype(np.float32)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """`images` (N, height, width, channels) float32, each moved at random."""
+    def __call__(self, images):
+        """`images` (N, height, width, channels) float32, each moved at random;
+        a backend tensor (see `warp`)."""
         if not self.active:
             return images
         return warp(images, self.matrices(len(images)))
 
 
-def warp(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
-    """Bilinear resampling of each of `images` (N, H, W, C) by its matrix (see
-    `RandomAffine.matrices`): with torch under the torch backend, else with
-    `keras.ops.image.affine_transform`. Both give the same faces."""
+def warp(images, matrices: np.ndarray):
+    """Bilinear resampling of each of `images` (N, H, W, C; an array or a
+    backend tensor) by its matrix (see `RandomAffine.matrices`): with torch
+    under the torch backend, else with `keras.ops.image.affine_transform`.
+    Both give the same faces, as a tensor left on the backend's device, so
+    the batch's other layers run on it before it comes back."""
     if keras.backend.backend() == "torch":
         return warp_torch(images, matrices)
-    moved = keras.ops.image.affine_transform(
+    return keras.ops.image.affine_transform(
         images,
         pixel_transforms(matrices, images.shape[2], images.shape[1]),
         interpolation="bilinear",
         fill_mode="nearest",
     )
-    return keras.ops.convert_to_numpy(moved)
 
 
-def warp_torch(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+def warp_torch(images, matrices: np.ndarray):
     """`warp` by torch's `affine_grid` and `grid_sample`, on the GPU when there
     is one (where the Keras torch backend puts its tensors too)."""
     import torch
@@ -98,7 +100,7 @@ def warp_torch(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     theta = torch.as_tensor(matrices, device=device)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     moved = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
-    return moved.permute(0, 2, 3, 1).cpu().numpy()
+    return moved.permute(0, 2, 3, 1)
 
 
 def pixel_transforms(matrices: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from host_training.data import LABELS, DataError, in_canonical_order
+from host_training.quantize import keras_predict
 
 log = logging.getLogger("host_training.distill")
 
@@ -135,8 +136,6 @@ class KerasTeacher:
     def predict_faces(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) for uint8 faces (N, size, size), averaged
         with their mirror images."""
-        from host_training.quantize import keras_predict
-
         probs = keras_predict(self.model, np.concatenate([faces, faces[:, :, ::-1]]), batch=512)
         return (probs[: len(faces)] + probs[len(faces) :]) / 2
 

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,14 +254,22 @@ def test_train_from_initial_weights(tmp_path):
     assert "has 10 conv/dense layers, the [model] of this config 6" in proc.stderr
 
 
-def test_committed_configs_load_and_their_teachers_are_committed():
+def test_committed_configs_load_and_their_teachers_are_committed_or_trained_by_one():
+    """A teacher is a committed model, or the run a committed config trains (the GPU route)."""
     from host_training.config import load_config
 
-    configs = sorted((ROOT / "host_training" / "configs").glob("*.toml"))
+    configs = {path: load_config(path) for path in (ROOT / "host_training/configs").glob("*.toml")}
     assert any(path.name == "cnn.toml" for path in configs)
-    for path in configs:
-        config = load_config(path)
+    trained = {}  # the .keras files each committed config's run writes
+    for config in configs.values():
+        out = Path(config.train.output_dir)
+        names = ["best", "last"] + (["averaged"] if config.train.average_epochs else [])
+        trained.update({out / f"{name}.keras": out for name in names})
+    for path, config in configs.items():
         for teacher in config.train.teachers:
+            if Path(teacher) in trained:
+                assert trained[Path(teacher)] != Path(config.train.output_dir), path.name
+                continue
             assert (ROOT / teacher).is_file(), f"{path.name}: teacher {teacher} is not in the repo"
             assert (ROOT / teacher).with_suffix(".json").is_file(), f"{teacher}: no metadata"
 
@@ -668,3 +677,38 @@ def test_torch_resamples_the_warp_as_keras_does():
     faces = np.random.default_rng(0).integers(0, 256, (4, 12, 12, 1)).astype(np.float32)
     random = RandomAffine(True, 10, 0.1, 0.1, seed=1).matrices(4)
     np.testing.assert_allclose(warp_torch(faces, random), warp(faces, random), atol=0.01)
+
+
+def test_train_step_speed_times_each_config_it_is_given(tmp_path):
+    """The script that sized the GPU route: one line per config, its own parameters."""
+    from host_training.config import load_config
+    from host_training.models import build_model
+
+    small = tmp_path / "small.toml"
+    small.write_text(tiny_config(tmp_path, tmp_path / "fer", tmp_path / "run", 1))
+    wide = tmp_path / "wide.toml"
+    wide.write_text(small.read_text().replace("widths = [8, 16]", "widths = [16, 32]"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "scripts/train_step_speed.py",
+            small,
+            wide,
+            "--steps",
+            "1",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for path in (small, wide):
+        config = load_config(path)
+        params = build_model("cnn", num_classes=7, **config.model.builder_kwargs()).count_params()
+        line = next(line for line in proc.stdout.splitlines() if f" {path.stem}:" in line)
+        assert f"{params / 1e6:.2f} M parameters, batch 32:" in line, line
+        assert float(line.split(": ")[-1].split(" s per step")[0]) > 0

@@ -87,6 +87,19 @@ def xla_choice() -> bool | str:
     return "auto"
 
 
+def compile_for_training(model: keras.Model, config: Config) -> None:
+    """Compile `model` as a run of `config` trains it (scripts/train_step_speed.py
+    times the same step)."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=xla_choice(),
+    )
+
+
 def make_augmenter(config: Config, geometric: bool = True):
     """Keras preprocessing layers run in the batch pipeline (tf.data, or
     batches.BackendBatches where TensorFlow is not installed), not in the
@@ -279,12 +292,7 @@ def run(config: Config, resume: bool) -> Path:
                 train_x[picked][..., None],
                 deepen=config.train.init_deepen,
             )
-        model.compile(
-            optimizer=make_optimizer(config),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing),
-            metrics=["accuracy"],
-            jit_compile=xla_choice(),
-        )
+        compile_for_training(model, config)
         if config.train.init_from:
             x_val, y_val = val_ds
             scores = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)

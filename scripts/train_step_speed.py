@@ -1,4 +1,4 @@
-"""Time one training step (forward, backward, AdamW update) of each config's
+"""Time one training step (forward, backward, optimizer update) of each config's
 model on this machine, to size a run before starting it. Random faces, no
 augmentation and no teachers, so it times the network alone; the configs
 alternate in one process, and each figure is the median over the rounds.
@@ -32,8 +32,9 @@ def main() -> int:
     import keras
 
     from host_training.config import load_config
+    from host_training.data import LABELS
     from host_training.models import build_model
-    from host_training.train import xla_choice
+    from host_training.train import compile_for_training
 
     rng = np.random.default_rng(0)
     models, batches, times = {}, {}, {}
@@ -42,13 +43,13 @@ def main() -> int:
         model = build_model(
             config.model.architecture,
             input_size=config.data.input_size,
-            num_classes=7,
+            num_classes=len(LABELS),
             **config.model.builder_kwargs(),
         )
-        model.compile(optimizer="adamw", loss="categorical_crossentropy", jit_compile=xla_choice())
+        compile_for_training(model, config)
         size, batch = config.data.input_size, config.train.batch_size
         faces = rng.integers(0, 256, (batch * args.steps, size, size, 1)).astype(np.float32)
-        targets = np.eye(7, dtype=np.float32)[rng.integers(0, 7, batch * args.steps)]
+        targets = np.eye(len(LABELS), dtype=np.float32)[rng.integers(0, 7, batch * args.steps)]
         model.fit(faces, targets, batch_size=batch, epochs=1, verbose=0)  # warm-up
         models[path], batches[path], times[path] = model, (faces, targets, batch), []
     for _ in range(args.rounds):

@@ -688,24 +688,7 @@ def test_train_step_speed_times_each_config_it_is_given(tmp_path):
     small.write_text(tiny_config(tmp_path, tmp_path / "fer", tmp_path / "run", 1))
     wide = tmp_path / "wide.toml"
     wide.write_text(small.read_text().replace("widths = [8, 16]", "widths = [16, 32]"))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "scripts/train_step_speed.py",
-            small,
-            wide,
-            "--steps",
-            "1",
-            "--rounds",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = python("scripts.train_step_speed", small, wide, "--steps", "1", "--rounds", "1")
     for path in (small, wide):
         config = load_config(path)
         params = build_model("cnn", num_classes=7, **config.model.builder_kwargs()).count_params()

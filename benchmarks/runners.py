@@ -2,7 +2,8 @@
 so its CPU time and peak memory are its own.
 
 - `threaded`: the real pipeline from `edge/`, as users run it.
-- `sequential`: the same components in one loop (what pipelining adds).
+- `sequential`: the same `FaceAnalyzer`, tracker and sink in one loop (what
+  pipelining adds).
 - `seed_style`: the approach this project replaces: OpenCV Haar
   `detectMultiScale(gray, 1.3, 5)` and a float Keras model called with
   `model.predict` once per face, in one loop.
@@ -35,7 +36,7 @@ def _limits(max_frames: int) -> dict:
 
 
 def threaded(clip: str, max_frames: int = 0, realtime: bool = False) -> dict:
-    from edge.pipeline import Pipeline
+    from edge.engine import Pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig.model_validate(
@@ -49,21 +50,19 @@ def threaded(clip: str, max_frames: int = 0, realtime: bool = False) -> dict:
 
 
 def sequential(clip: str, max_frames: int = 0) -> dict:
-    from edge.classifier import EmotionClassifier
-    from edge.detectors.mediapipe import MediaPipeDetector
+    from edge.analysis import FaceAnalyzer
     from edge.frames import Frame, Result
     from edge.overlay import annotate
-    from edge.pipeline import build_faces
     from edge.sinks.video import VideoSink
     from edge.sources.video import VideoSource
     from edge.tracking import Tracker
 
+    config = RunConfig()  # the defaults the threaded run uses: same detector, model, threads
     tracker = Tracker()
     with (
         tempfile.TemporaryDirectory() as tmp,
         VideoSource(clip) as source,
-        MediaPipeDetector(MODELS_DIR / "face_detection_short_range.tflite") as detector,
-        EmotionClassifier(MODEL, num_threads=2) as classifier,
+        FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer,
         VideoSink(f"{tmp}/out.mp4", source.fps or 15) as sink,
     ):
         stats = Stats()  # after opening: start-up is not processing time
@@ -75,21 +74,18 @@ def sequential(clip: str, max_frames: int = 0) -> dict:
                 break
             t_capture = time.monotonic()
             t1 = time.perf_counter()
-            detections = detector.detect(captured[0])
+            stage_ms: dict[str, float] = {}
+            faces = analyzer.analyze(captured[0], stage_ms=stage_ms)
             t2 = time.perf_counter()
-            boxes = [d.box for d in detections]
-            probs = classifier.classify(captured[0], boxes)
-            tracks = tracker.update(boxes, probs)
+            faces = tracker.track(faces)
+            stage_ms["classify"] += (time.perf_counter() - t2) * 1e3
+            result = Result(Frame(captured[0], index, t_capture), faces)
             t3 = time.perf_counter()
-            result = Result(
-                Frame(captured[0], index, t_capture),
-                build_faces(detections, probs, tracks, classifier.labels),
-            )
             sink.write(result, annotate(captured[0], result, stats.process_rate.rate()))
-            t4 = time.perf_counter()
+            stage_ms["render"] = (time.perf_counter() - t3) * 1e3
             stats.captured_frame((t1 - t0) * 1e3)
             stats.processed_frame(
-                {"detect": (t2 - t1) * 1e3, "classify": (t3 - t2) * 1e3, "render": (t4 - t3) * 1e3},
+                stage_ms,
                 (time.monotonic() - t_capture) * 1e3 + (t1 - t0) * 1e3,
                 [f.label for f in result.faces],
             )

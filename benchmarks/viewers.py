@@ -52,7 +52,7 @@ def _audience(url: str, viewers: int, received, stop) -> None:
 
 def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
     """One run of the threaded pipeline with the web page and `viewers` viewers."""
-    from edge.pipeline import Pipeline
+    from edge.engine import Pipeline
 
     config = RunConfig.model_validate(
         {
@@ -65,13 +65,15 @@ def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
     summary: dict = {}
     runner = threading.Thread(target=lambda: summary.update(pipeline.run()))
     runner.start()
-    while pipeline.web is None or pipeline.web.server._state != "open":
+    while (web := pipeline.find_sink("web")) is None:
+        if not runner.is_alive():
+            raise RuntimeError("the pipeline stopped before its web page was up")
         time.sleep(0.01)
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     received = context.Array("l", max(1, viewers))
     audience = context.Process(
-        target=_audience, args=(pipeline.web.url + "stream.mjpg", viewers, received, stop)
+        target=_audience, args=(web.url + "stream.mjpg", viewers, received, stop)
     )
     audience.start()
     while pipeline.stats.processed < WARMUP_FRAMES or not all(received[:viewers]):
@@ -79,7 +81,7 @@ def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
             raise RuntimeError("the clip ended before the viewers were connected")
         time.sleep(0.005)
     t0, frames0, cpu0 = time.monotonic(), pipeline.stats.processed, _cpu_s()
-    encoded0 = pipeline.web.hub.encoded
+    encoded0 = web.hub.encoded
     received0 = list(received[:viewers])
     runner.join()
     stop.set()
@@ -93,7 +95,7 @@ def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
         "frames": frames,
         "latency_ms_p50": summary["latency_ms"]["p50"],
         "cpu_percent": round(100 * (_cpu_s() - cpu0) / elapsed, 1),
-        "encoded_fps": round((pipeline.web.hub.encoded - encoded0) / elapsed, 2),
+        "encoded_fps": round((web.hub.encoded - encoded0) / elapsed, 2),
         "viewer_fps": [
             round((r - r0) / elapsed, 2)
             for r, r0 in zip(received[:viewers], received0, strict=True)

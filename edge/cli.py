@@ -181,8 +181,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge.engine import Pipeline
     from edge.notify import ServiceNotifier
-    from edge.pipeline import Pipeline
 
     config = load_config(args.config, _overrides(args))
     with ServiceNotifier() as service:
@@ -198,8 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from edge.classifier import EmotionClassifier
-    from edge.detectors import make_detector
+    from edge.analysis import FaceAnalyzer
     from edge.photos import annotate_images
 
     overrides = {
@@ -211,11 +210,8 @@ def cmd_image(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
             raise ConfigError(f"{path} not found: pass image files or folders")
-    with (
-        make_detector(config.detector) as detector,
-        EmotionClassifier.from_config(config.classifier) as classifier,
-    ):
-        done, failed = annotate_images(args.paths, detector, classifier, args.out, args.overwrite)
+    with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
+        done, failed = annotate_images(args.paths, analyzer, args.out, args.overwrite)
     log.info(
         "%d image(s) analysed, %d unreadable%s",
         done,
@@ -228,6 +224,7 @@ def cmd_image(args: argparse.Namespace) -> int:
 def probe() -> dict:
     """What this machine offers, without opening anything that takes long."""
     from edge.classifier import ModelError, read_metadata, runtime_name
+    from edge.detectors.haar import haar_available
     from edge.sinks.window import display_available
 
     config = RunConfig()
@@ -235,7 +232,7 @@ def probe() -> dict:
         "tflite_runtime": runtime_name(),
         "detectors": {
             "mediapipe": importlib.util.find_spec("mediapipe") is not None,
-            "haar": True,
+            "haar": haar_available(),
         },
         "picamera2": importlib.util.find_spec("picamera2") is not None,
         "webcams": sorted(str(p) for p in Path("/dev").glob("video*")),
@@ -287,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         cv2.setLogLevel(2)  # errors only: a missing webcam is our message, not OpenCV's
     except (ImportError, AttributeError):
         pass
-    from edge.pipeline import PipelineError
+    from edge.engine import PipelineError
 
     try:
         return COMMANDS[args.command](args)

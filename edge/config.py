@@ -36,8 +36,14 @@ class SourceConfig(_Section):
     )
 
 
+# The names a config may choose; the registries (edge/registry.py) are built
+# from these same types, so the lists cannot drift apart.
+DetectorName = Literal["mediapipe", "haar"]
+DisplayName = Literal["auto", "window", "none", "drm"]
+
+
 class DetectorConfig(_Section):
-    name: Literal["mediapipe", "haar"] = "mediapipe"
+    name: DetectorName = "mediapipe"
     model: str = str(MODELS_DIR / "face_detection_short_range.tflite")
     min_confidence: float = Field(0.5, ge=0, le=1)
     min_face: int = Field(32, ge=8, description="smallest face side in pixels")
@@ -57,7 +63,7 @@ class TrackingConfig(_Section):
 
 
 class OutputConfig(_Section):
-    display: Literal["auto", "window", "none", "drm"] = "auto"
+    display: DisplayName = "auto"
     fullscreen: bool = False
     record: str = ""
     events: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -45,6 +46,29 @@ class Face:
     confidence: float
     probs: dict[str, float]
     track: int
+
+    @classmethod
+    def classified(
+        cls,
+        box: tuple[int, int, int, int],
+        score: float,
+        labels: Sequence[str],
+        probs: Sequence[float],
+        track: int = 0,
+    ) -> Face:
+        """A face with its label and confidence taken from `probs` (one per label).
+
+        `track` 0 means not tracked yet: the tracker (or photo numbering) assigns ids.
+        """
+        best = int(np.argmax(probs))
+        return cls(
+            box=box,
+            score=score,
+            label=labels[best],
+            confidence=float(probs[best]),
+            probs={label: float(p) for label, p in zip(labels, probs, strict=True)},
+            track=track,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,7 @@
 """Photo mode: annotate image files and report their faces, one JSON line each.
 
 For photographs there is no time axis, so no tracking and no smoothing: each
-image is detected and classified on its own.
+image goes through `FaceAnalyzer.analyze_still` on its own.
 """
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 import cv2
-import numpy as np
 
-from edge.classifier import EmotionClassifier
-from edge.detectors import Detector
-from edge.frames import Frame, Result
+from edge.analysis import FaceAnalyzer
 from edge.overlay import annotate
-from edge.pipeline import build_faces
 from edge.sinks.base import SinkError
 from edge.sources.base import FrameError
 from edge.sources.images import list_images, read_image
@@ -28,18 +24,9 @@ from edge.sources.images import list_images, read_image
 log = logging.getLogger(__name__)
 
 
-def analyze_image(image: np.ndarray, detector: Detector, classifier: EmotionClassifier) -> Result:
-    """Faces in one BGR image, classified; track ids are 1..n in detection order."""
-    detections = detector.detect(image)
-    probs = classifier.classify(image, [d.box for d in detections])
-    tracks = [(i + 1, p) for i, p in enumerate(probs)]
-    return Result(Frame(image, 0, 0.0), build_faces(detections, probs, tracks, classifier.labels))
-
-
 def annotate_images(
     paths: Iterable[Path],
-    detector: Detector,
-    classifier: EmotionClassifier,
+    analyzer: FaceAnalyzer,
     out_dir: Path | None,
     overwrite: bool = False,
     stream: TextIO = sys.stdout,
@@ -61,7 +48,7 @@ def annotate_images(
             log.error("%s", exc)
             failed += 1
             continue
-        result = analyze_image(image, detector, classifier)
+        result = analyzer.analyze_still(image)
         record = {"path": str(path), "faces": [face.to_json() for face in result.faces]}
         if out_dir is not None:
             target = out_dir / path.name

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.frames import Face
+
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
@@ -49,6 +51,20 @@ class Tracker:
         self.max_missed = max_missed
         self.tracks: list[Track] = []
         self._next_id = 1
+
+    def track(self, faces: Sequence[Face]) -> list[Face]:
+        """The same faces with track ids and smoothed probabilities (and the
+        label and confidence that follow from them)."""
+        if not faces:
+            self.update([], np.zeros((0, 0), np.float32))
+            return []
+        labels = tuple(faces[0].probs)
+        probs = np.array([[face.probs[label] for label in labels] for face in faces], np.float32)
+        tracks = self.update([face.box for face in faces], probs)
+        return [
+            Face.classified(face.box, face.score, labels, smoothed, track_id)
+            for face, (track_id, smoothed) in zip(faces, tracks, strict=True)
+        ]
 
     def update(
         self, boxes: Sequence[Sequence[int]], probs: np.ndarray

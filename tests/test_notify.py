@@ -8,7 +8,7 @@ import pytest
 from test_pipeline import CollectSink, config
 
 from edge.notify import Notifier, ServiceNotifier, watchdog_interval
-from edge.pipeline import Pipeline
+from edge.engine import Pipeline
 from edge.sources.base import Source
 from edge.sources.video import VideoSource
 

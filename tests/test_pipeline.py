@@ -8,7 +8,7 @@ import pytest
 from conftest import DEMO_CLIP, FakePicamera2, demo_truth
 
 from edge.config import RunConfig
-from edge.pipeline import Pipeline
+from edge.engine import Pipeline
 from edge.sinks.base import Sink
 from edge.sources.base import FrameError, Source, SourceLost
 from edge.sources.video import VideoSource
@@ -101,7 +101,7 @@ class FlakySource(Source):
 
 
 def test_decode_errors_are_counted_and_lost_sources_reopened(caplog, monkeypatch):
-    monkeypatch.setattr("edge.pipeline.RECONNECT_BACKOFF_S", (0.05,))
+    monkeypatch.setattr("edge.engine.RECONNECT_BACKOFF_S", (0.05,))
     caplog.set_level("INFO")
     source = FlakySource().open()
     sink = CollectSink()
@@ -138,32 +138,26 @@ def test_a_failing_stage_stops_the_pipeline_with_an_error():
         def _write(self, result, annotated):
             raise OSError("disk full")
 
-    from edge.pipeline import PipelineError
+    from edge.engine import PipelineError
 
     with pytest.raises(PipelineError, match="disk full"):
         Pipeline(config(source={"name": "demo"}), sinks=[BrokenSink()]).run()
 
 
-def test_drm_display_on_the_fake_pi_camera(fake_picamera2):
+def test_drm_display_on_the_fake_pi_camera(fake_picamera2, monkeypatch):
     """Console Pi: DRM preview before start, detection on lores, RGBA overlay on top."""
     sink = CollectSink()
     pipeline = Pipeline(
         config(source={"name": "picamera2"}, output={"display": "drm"}, run={"max_frames": 45}),
     )
+    import edge.engine
     from edge.sinks import make_sinks
 
-    original = make_sinks
+    def with_collector(context):
+        return [*make_sinks(context), sink]
 
-    def with_collector(*args, **kwargs):
-        return [*original(*args, **kwargs), sink]
-
-    import edge.pipeline as pipeline_module
-
-    pipeline_module.make_sinks = with_collector
-    try:
-        pipeline.run()
-    finally:
-        pipeline_module.make_sinks = original
+    monkeypatch.setattr(edge.engine, "make_sinks", with_collector)
+    pipeline.run()
     camera = FakePicamera2.instances[0]
     assert camera.calls.index("start_preview:DRM") < camera.calls.index("start")
     assert camera.overlay is None  # cleared when the sink closed

@@ -19,7 +19,7 @@ import pytest
 from conftest import DEMO_CLIP, MODEL, assert_one_line_error, demo_frame, run_cli
 
 from edge.config import ConfigError, RunConfig, load_config
-from edge.pipeline import Pipeline
+from edge.engine import Pipeline
 from edge.sinks import SinkError
 from edge.web.hub import FrameHub
 from edge.web.server import WebServer
@@ -57,8 +57,8 @@ class LivePipeline:
     def _wait_for_frames(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            web = self.pipeline.web
-            if web is not None and web.server._state == "open":
+            web = self.pipeline.find_sink("web")
+            if web is not None:
                 self.url = web.url
                 if self.stats()["frames_processed"] > 0:
                     return
@@ -72,7 +72,7 @@ class LivePipeline:
 
     @property
     def hub(self) -> FrameHub:
-        return self.pipeline.web.hub
+        return self.pipeline.find_sink("web").hub
 
     def get(self, path: str, headers: dict | None = None):
         token = self.pipeline.config.web.token

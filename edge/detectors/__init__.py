@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from edge.config import MODELS_DIR, DetectorConfig
+from edge.config import DetectorConfig, DetectorName
 from edge.detectors.base import Detector, DetectorError
+from edge.registry import Registry
 
-NAMES = ("mediapipe", "haar")
-HAAR_MODEL = MODELS_DIR / "haarcascade_frontalface_default.xml"
+DETECTORS: Registry[Detector] = Registry(
+    "detector",
+    {
+        "mediapipe": "edge.detectors.mediapipe:MediaPipeDetector",
+        "haar": "edge.detectors.haar:HaarDetector",
+    },
+    DetectorError,
+    names=DetectorName,
+)
 
-__all__ = ["NAMES", "Detector", "DetectorError", "make_detector"]
+__all__ = ["DETECTORS", "Detector", "DetectorError", "make_detector"]
 
 
 def make_detector(config: DetectorConfig) -> Detector:
     """The (unopened) detector named by `config.name`."""
-    if config.name == "mediapipe":
-        from edge.detectors.mediapipe import MediaPipeDetector
-
-        return MediaPipeDetector(config.model, config.min_confidence, config.min_face)
-    if config.name == "haar":
-        from edge.detectors.haar import HaarDetector
-
-        model = Path(config.model)
-        return HaarDetector(model if model.suffix == ".xml" else HAAR_MODEL, config.min_face)
-    raise DetectorError(f"unknown detector {config.name!r}: use one of {', '.join(NAMES)}")
+    return DETECTORS.load(config.name).from_config(config)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
+
 import numpy as np
 
 from edge.frames import Detection
 from edge.lifecycle import Lifecycle
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
 
 
 class DetectorError(RuntimeError):
@@ -16,6 +21,11 @@ class Detector(Lifecycle):
     """A backend fills in `_open`, `_detect`, `_close`; the lifecycle is the base's."""
 
     name = "detector"
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig) -> Self:
+        """The (unopened) detector a run's `[detector]` section describes."""
+        raise NotImplementedError
 
     @property
     def description(self) -> str:

@@ -8,13 +8,33 @@ calibrated confidence, so every face it reports has score 1.0.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import cv2
 import numpy as np
 
+from edge.config import MODELS_DIR
 from edge.detectors.base import Detector, DetectorError
 from edge.frames import Detection
 from edge.preprocess import to_gray
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
+
+HAAR_MODEL = MODELS_DIR / "haarcascade_frontalface_default.xml"
+
+
+def haar_available(model: Path = HAAR_MODEL) -> bool | str:
+    """True when this OpenCV build can load the cascade, else why not.
+
+    Probed for real: OpenCV 5 builds without `CascadeClassifier` exist, and a
+    damaged XML loads as an empty cascade rather than raising.
+    """
+    try:
+        with HaarDetector(model):
+            return True
+    except DetectorError as exc:
+        return str(exc)
 
 
 class HaarDetector(Detector):
@@ -33,6 +53,12 @@ class HaarDetector(Detector):
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self._cascade = None
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig) -> Self:
+        # `[detector] model` names BlazeFace's file by default: Haar keeps its own.
+        model = Path(config.model)
+        return cls(model if model.suffix == ".xml" else HAAR_MODEL, config.min_face)
 
     def _open(self) -> None:
         if not hasattr(cv2, "CascadeClassifier"):

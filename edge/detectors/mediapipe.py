@@ -9,12 +9,16 @@ TypeError traceback otherwise.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import cv2
 import numpy as np
 
 from edge.detectors.base import Detector, DetectorError, clip_box
 from edge.frames import Detection
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
 
 
 class MediaPipeDetector(Detector):
@@ -27,6 +31,10 @@ class MediaPipeDetector(Detector):
         self.min_face = min_face
         self._detector = None
         self._mp = None
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig) -> Self:
+        return cls(config.model, config.min_confidence, config.min_face)
 
     def _open(self) -> None:
         if not self.model.is_file():

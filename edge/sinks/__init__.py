@@ -1,19 +1,53 @@
-"""Where results go; `make_sinks` builds them from the output config."""
+"""Where results go: every sink the config turns on, built from one registry.
+
+Each sink class decides from the run's `SinkContext` whether the config asks
+for it (`from_config` returns None when not). Adding a sink is one new file
+under `edge/sinks/` and one line in `SINKS`; the pipeline sees only `Sink`.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import get_args
 
-from edge.config import OutputConfig
-from edge.sinks.base import Sink, SinkError
+from edge.config import DisplayName
+from edge.registry import Registry
+from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.sources.base import Source
 
 log = logging.getLogger(__name__)
 
-DISPLAYS = ("auto", "window", "none", "drm")
+# In the order they are opened and written to: the display first, so the
+# screen shows a frame before the slower outputs have it.
+SINKS: Registry[Sink] = Registry(
+    "sink",
+    {
+        "window": "edge.sinks.window:WindowSink",
+        "drm": "edge.sinks.drm:DrmSink",
+        "record": "edge.sinks.video:VideoSink",
+        "events": "edge.sinks.events:EventsSink",
+        "web": "edge.sinks.web:WebSink",
+    },
+    SinkError,
+)
 
-__all__ = ["DISPLAYS", "Sink", "SinkError", "make_sinks"]
+# `[output] display` names a display sink, or decides (`auto`) or declines (`none`):
+# a display the config accepts but no sink draws would be a silent no-op.
+DISPLAYS = get_args(DisplayName)
+if missing := set(DISPLAYS) - {"auto", "none"} - set(SINKS.names):
+    raise RuntimeError(f"displays {sorted(missing)} have no entry in SINKS")
+
+__all__ = [
+    "DISPLAYS",
+    "SINKS",
+    "Sink",
+    "SinkContext",
+    "SinkError",
+    "make_sinks",
+    "resolve_display",
+    "wants_drm_preview",
+]
 
 
 def drm_console() -> bool:
@@ -28,46 +62,26 @@ def wants_drm_preview(display: str) -> bool:
     return display == "drm" or (display == "auto" and drm_console())
 
 
-def make_display(display: str, fullscreen: bool, source: Source | None = None) -> Sink | None:
-    """The display sink: a window on a desktop, the DRM overlay on a Pi console.
+def resolve_display(display: str, source: Source | None = None) -> str:
+    """`auto` made concrete: a window under a desktop session, the DRM overlay
+    when the Pi camera shows its DRM preview (a console-only Pi), else none."""
+    if display != "auto":
+        return display
+    from edge.sinks.window import display_available
 
-    `auto` takes the window under a desktop session, the DRM overlay when the
-    Pi camera is showing its DRM preview (a console-only Pi), else none.
-    """
-    from edge.sinks.window import WindowSink, display_available
-
-    camera = getattr(source, "camera", None) if getattr(source, "drm_preview", False) else None
-    if display == "auto":
-        display = "window" if display_available() else "drm" if camera is not None else "none"
-        log.info("display auto: %s", {"none": "none (headless)"}.get(display, display))
-    if display == "none":
-        return None
-    if display == "window":
-        return WindowSink(fullscreen)
-    if display == "drm":
-        if camera is None:
-            raise SinkError(
-                "--display drm shows the Pi camera's own preview: use it with --source "
-                "picamera2 (or auto on a Pi), or use --display window / none"
-            )
-        from edge.sinks.drm import DrmSink
-
-        return DrmSink(camera, source.size)
-    raise SinkError(f"unknown display {display!r}: use one of {', '.join(DISPLAYS)}")
+    drm = getattr(source, "drm_preview", False) and getattr(source, "camera", None) is not None
+    display = "window" if display_available() else "drm" if drm else "none"
+    log.info("display auto: %s", {"none": "none (headless)"}.get(display, display))
+    return display
 
 
-def make_sinks(config: OutputConfig, fps: float, source: Source | None = None) -> list[Sink]:
-    """The (unopened) sinks the config asks for, display first."""
-    sinks: list[Sink] = []
-    display = make_display(config.display, config.fullscreen, source)
-    if display is not None:
-        sinks.append(display)
-    if config.record:
-        from edge.sinks.video import VideoSink
-
-        sinks.append(VideoSink(config.record, fps, config.overwrite))
-    if config.events:
-        from edge.sinks.events import EventsSink
-
-        sinks.append(EventsSink(config.events, config.overwrite))
+def make_sinks(context: SinkContext) -> list[Sink]:
+    """The (unopened) sinks the config asks for, in registry order."""
+    if context.display not in DISPLAYS:
+        raise SinkError(f"unknown display {context.display!r}: use one of {', '.join(DISPLAYS)}")
+    sinks = []
+    for name in SINKS:
+        sink = SINKS.load(name).from_config(context)
+        if sink is not None:
+            sinks.append(sink)
     return sinks

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
 from edge.frames import Result
 from edge.lifecycle import Lifecycle
 
+if TYPE_CHECKING:
+    from edge.config import RunConfig
+    from edge.sources.base import Source
+
 
 class SinkError(RuntimeError):
     """A sink that cannot be opened; the message says how to fix it."""
+
+
+@dataclass
+class SinkContext:
+    """Everything a sink may need to build itself, handed to every sink alike.
+
+    `display`: `[output] display` with `auto` already decided. `stats`: the
+    pipeline's live figures (the same snapshot as the log line).
+    """
+
+    config: RunConfig
+    display: str = "none"
+    fps: float = 15.0
+    source: Source | None = None
+    stats: Callable[[], dict] = field(default=dict)
+
+    @property
+    def source_description(self) -> str:
+        return self.source.description if self.source is not None else ""
 
 
 class Sink(Lifecycle):
@@ -25,6 +51,11 @@ class Sink(Lifecycle):
     needs_image = False
     name = "sink"
     stop_requested = False
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        """The (unopened) sink if the run's config asks for it, else None."""
+        raise NotImplementedError
 
     @property
     def description(self) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Self
 
 import cv2
 import numpy as np
 
 from edge.frames import Result
 from edge.overlay import draw_faces, draw_hud
-from edge.sinks.base import Sink
+from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.stats import RateMeter
 
 
@@ -33,6 +34,18 @@ class DrmSink(Sink):
         self._shown: tuple | None = None
         self._hud_at = 0.0
         self.updates = 0
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        if context.display != "drm":
+            return None
+        source = context.source
+        if not getattr(source, "drm_preview", False) or getattr(source, "camera", None) is None:
+            raise SinkError(
+                "--display drm shows the Pi camera's own preview: use it with --source "
+                "picamera2 (or auto on a Pi), or use --display window / none"
+            )
+        return cls(source.camera, source.size)
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
         now = time.monotonic()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
 from edge.frames import Result
-from edge.sinks.base import Sink, check_writable
+from edge.sinks.base import Sink, SinkContext, check_writable
 
 
 class JsonLinesWriter:
@@ -41,6 +42,11 @@ class EventsSink(Sink):
         super().__init__()
         self.target, self.overwrite = target, overwrite
         self._writer: JsonLinesWriter | None = None
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        output = context.config.output
+        return cls(output.events, output.overwrite) if output.events else None
 
     def _open(self) -> None:
         self._writer = JsonLinesWriter(self.target, self.overwrite)

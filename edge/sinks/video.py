@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 import cv2
 import numpy as np
 
 from edge.frames import Result
-from edge.sinks.base import Sink, SinkError, check_writable
+from edge.sinks.base import Sink, SinkContext, SinkError, check_writable
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 
@@ -24,6 +25,11 @@ class VideoSink(Sink):
         self.overwrite = overwrite
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        output = context.config.output
+        return cls(output.record, context.fps, output.overwrite) if output.record else None
 
     def _open(self) -> None:
         if self.path.suffix.lower() not in FOURCC:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
 from edge.config import RunConfig
 from edge.frames import Result
-from edge.sinks.base import Sink
+from edge.sinks.base import Sink, SinkContext
 
 
 class WebSink(Sink):
@@ -21,7 +22,7 @@ class WebSink(Sink):
 
     name = "web"
 
-    def __init__(self, config: RunConfig, snapshot: Callable[[], dict], source: str) -> None:
+    def __init__(self, config: RunConfig, stats: Callable[[], dict], source: str) -> None:
         super().__init__()
         from edge.web.hub import FrameHub
         from edge.web.server import WebServer
@@ -33,8 +34,14 @@ class WebSink(Sink):
             + (f" ({Path(detector.model).stem})" if detector.name == "mediapipe" else ""),
             "model": Path(config.classifier.model).name,
         }
-        self.hub = FrameHub(config.web.jpeg_quality, snapshot)
+        self.hub = FrameHub(config.web.jpeg_quality, stats)
         self.server = WebServer(config, self.hub, info)
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        if not context.config.web.listen:
+            return None
+        return cls(context.config, context.stats, context.source_description)
 
     @property
     def needs_image(self) -> bool:  # type: ignore[override]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Self
 
 import cv2
 import numpy as np
 
 from edge.frames import Result
-from edge.sinks.base import Sink, SinkError
+from edge.sinks.base import Sink, SinkContext, SinkError
 
 WINDOW_TITLE = "emotion-edge"
 
@@ -34,6 +35,11 @@ class WindowSink(Sink):
         self.fullscreen = fullscreen
         self.title = title
         self._shown = False
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        output = context.config.output
+        return cls(output.fullscreen) if context.display == "window" else None
 
     def _open(self) -> None:
         # opencv-python's bundled Qt ships no fonts; point it at the system's

@@ -42,7 +42,13 @@ WAIT_S = 0.5  # how long a stream waits for a frame before checking for shutdown
 
 
 class JpegBoard:
-    """The newest JPEG, on the event loop; streams wait here for the next one."""
+    """The newest JPEG, on the event loop; every stream waits here for the next one.
+
+    Not a `LatestSlot`: that hands each item to one consumer thread, while
+    this is read by many viewers, each at its own pace (a viewer remembers
+    the `seq` it sent last and takes whatever is newest when it is ready),
+    and it is awaited by coroutines, which must not block the loop.
+    """
 
     def __init__(self) -> None:
         self.seq = 0  # the hub numbers frames from 1

@@ -1,15 +1,17 @@
 """What the pipeline shares with the web page: the newest frame, results and figures.
 
 The pipeline's output thread hands over each annotated frame by reference
-(`publish`), which costs nothing. A separate encoder thread turns the newest
-one into a JPEG, once for all viewers and only while someone watches; the
-server's event loop is told through `on_jpeg`. So neither encoding nor a slow
+(`publish`) through a `LatestSlot`, the pipeline's own newest-wins hand-off,
+which costs nothing. A separate encoder thread turns the newest one into a
+JPEG, once for all viewers and only while someone watches; the server's event
+loop is told through `on_jpeg`. So neither encoding nor a slow
 viewer can hold up the pipeline: a viewer that falls behind simply gets the
 newest JPEG when it is ready again, and the frames in between are skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter, deque
@@ -18,9 +20,10 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge.frames import Result
+from edge.frames import Closed, LatestSlot, Result
 
 LABEL_WINDOW_S = 60.0
+POLL_S = 0.5  # the encoder's longest wait before it looks again
 
 
 class FrameHub:
@@ -31,11 +34,11 @@ class FrameHub:
         self.snapshot = snapshot or (lambda: {})
         self.on_jpeg: Callable[[int, bytes], None] | None = None
         self.encoded = 0
-        self._cond = threading.Condition()
-        self._image: np.ndarray | None = None
-        self._image_seq = 0
+        self._lock = threading.Lock()
+        # Newest frame wins: frames published while the encoder is busy are
+        # replaced (and counted in `frames.dropped`), never queued.
+        self.frames: LatestSlot[np.ndarray] = LatestSlot(drop=True)
         self._viewers = 0
-        self._closed = False
         self._latest: Result | None = None
         self._labels: deque[tuple[float, list[str]]] = deque()
         self._encoder: threading.Thread | None = None
@@ -50,15 +53,14 @@ class FrameHub:
     def publish(self, result: Result, annotated: np.ndarray | None) -> None:
         """Called from the pipeline's output thread for every processed frame."""
         now = time.monotonic()
-        with self._cond:
+        with self._lock:
             self._latest = result
             self._labels.append((now, [face.label for face in result.faces]))
             while self._labels and now - self._labels[0][0] > LABEL_WINDOW_S:
                 self._labels.popleft()
-            if annotated is not None and self._viewers:
-                self._image = annotated
-                self._image_seq += 1
-                self._cond.notify_all()
+        if annotated is not None and self._viewers:
+            with contextlib.suppress(Closed):  # the server is shutting down
+                self.frames.put(annotated)
 
     # -- server side --------------------------------------------------------
 
@@ -67,21 +69,20 @@ class FrameHub:
         self._encoder.start()
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self.frames.close()
         if self._encoder is not None:
             self._encoder.join(timeout=2)
 
     def add_viewer(self) -> None:
-        with self._cond:
+        with self._lock:
             self._viewers += 1
 
     def remove_viewer(self) -> None:
-        with self._cond:
+        with self._lock:
             self._viewers -= 1
             if not self._viewers:
-                self._image = None  # do not keep a frame nobody watches
+                with contextlib.suppress(Closed):
+                    self.frames.get(timeout=0)  # do not keep a frame nobody watches
 
     @property
     def viewers(self) -> int:
@@ -95,40 +96,36 @@ class FrameHub:
 
     def latest_event(self) -> dict | None:
         """The last processed frame in the events-file schema (None before the first)."""
-        with self._cond:
+        with self._lock:
             latest = self._latest
         return None if latest is None else latest.to_event()
 
     def labels_last_minute(self) -> dict[str, int]:
         """Faces per label over the last minute, one count per face per frame."""
         now = time.monotonic()
-        with self._cond:
+        with self._lock:
             counts = Counter(
                 label for t, labels in self._labels if now - t <= LABEL_WINDOW_S for label in labels
             )
         return dict(counts.most_common())
 
     def _encode_loop(self) -> None:
-        seen = 0
-
-        def ready() -> bool:
-            return self._closed or self._image_seq != seen
-
+        seq = 0
         while True:
-            with self._cond:
-                self._cond.wait_for(ready)
-                if self._closed:
-                    return
-                image, seen = self._image, self._image_seq
+            try:
+                image = self.frames.get(timeout=POLL_S)
+            except Closed:
+                return
             if image is None:
                 continue
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 continue
             self.encoded += 1
+            seq += 1
             on_jpeg = self.on_jpeg
             if on_jpeg is not None:
                 try:
-                    on_jpeg(seen, data.tobytes())
+                    on_jpeg(seq, data.tobytes())
                 except RuntimeError:  # the server's loop closed meanwhile: shutting down
                     return

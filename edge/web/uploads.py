@@ -13,6 +13,7 @@ import time
 import cv2
 import numpy as np
 
+from edge.analysis import FaceAnalyzer
 from edge.config import RunConfig
 from edge.frames import Result
 from edge.lifecycle import Lifecycle
@@ -109,8 +110,8 @@ def decode_upload(data: bytes) -> np.ndarray:
 
 
 class PhotoAnalyzer(Lifecycle):
-    """Its own detector and classifier (the pipeline's belong to its threads),
-    built on first use and only ever called from one worker thread."""
+    """Its own `FaceAnalyzer` (the pipeline's belongs to its thread), built on
+    first use and only ever called from one worker thread."""
 
     description = "photo analyzer"
 
@@ -118,33 +119,24 @@ class PhotoAnalyzer(Lifecycle):
         super().__init__()
         self.config = config
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="web-analyze")
-        self._detector = None
-        self._classifier = None
+        self._analyzer: FaceAnalyzer | None = None
 
     def analyze(self, data: bytes) -> tuple[Result, float]:
         """Decode and analyse an upload (call on `executor`); returns the result and ms."""
         self._check_open()
         image = decode_upload(data)
         t0 = time.perf_counter()
-        if self._detector is None:
-            from edge.classifier import EmotionClassifier
-            from edge.detectors import make_detector
-
-            classifier = EmotionClassifier.from_config(self.config.classifier)
-            self._detector, self._classifier = (
-                make_detector(self.config.detector).open(),
-                classifier,
-            )
-        from edge.photos import analyze_image
-
-        result = analyze_image(image, self._detector, self._classifier)
+        if self._analyzer is None:
+            self._analyzer = FaceAnalyzer.from_config(
+                self.config.detector, self.config.classifier
+            ).open()
+        result = self._analyzer.analyze_still(image)
         return result, (time.perf_counter() - t0) * 1e3
 
     def _close(self) -> None:
         def release() -> None:
-            for part in (self._detector, self._classifier):
-                if part is not None:
-                    part.close()
+            if self._analyzer is not None:
+                self._analyzer.close()
 
         self.executor.submit(release).result(timeout=5)
         self.executor.shutdown(wait=True)

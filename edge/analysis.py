@@ -1,0 +1,89 @@
+"""FaceAnalyzer: the one path from an image to classified faces.
+
+    image ─► detect (on a smaller view when given) ─► crop ─► classify ─► faces
+
+The live pipeline, the photo command, the web page's upload, the benchmark
+and every future command go through this one class, so a change to the
+crop, the detector or the model reaches all of them at once. Tracking is
+not here: it needs a time axis, which photos lack (see `edge/tracking.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Self
+
+import numpy as np
+
+from edge.classifier import EmotionClassifier
+from edge.config import ClassifierConfig, DetectorConfig
+from edge.detectors import Detector, make_detector
+from edge.detectors.base import detect_on
+from edge.frames import Face, Frame, Result
+from edge.lifecycle import Lifecycle
+
+
+class FaceAnalyzer(Lifecycle):
+    """A detector and the emotion classifier, opened and closed together.
+
+    Not thread-safe (neither interpreter is): each thread that analyses
+    builds its own, as the pipeline and the web upload do.
+    """
+
+    description = "face analyzer"
+
+    def __init__(self, detector: Detector, classifier: EmotionClassifier) -> None:
+        super().__init__()
+        self.detector = detector
+        self.classifier = classifier
+
+    @classmethod
+    def from_config(cls, detector: DetectorConfig, classifier: ClassifierConfig) -> Self:
+        """The analyzer a run's `[detector]` and `[classifier]` sections describe
+        (the classifier's model is loaded now: a bad file fails here, not later)."""
+        return cls(make_detector(detector), EmotionClassifier.from_config(classifier))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classifier.labels
+
+    def _open(self) -> None:
+        self.detector.__enter__()
+
+    def _close(self) -> None:
+        self.detector.close()
+        self.classifier.close()
+
+    def analyze(
+        self,
+        image: np.ndarray,
+        detect_image: np.ndarray | None = None,
+        stage_ms: dict[str, float] | None = None,
+    ) -> list[Face]:
+        """The faces in a BGR `image`, classified, untracked (`track` 0).
+
+        `detect_image`: a smaller view of the same scene to detect on (the Pi
+        camera's low-resolution stream); boxes come back in `image` pixels and
+        faces are cropped from `image` at full resolution. `stage_ms`, when
+        given, receives the `detect` and `classify` times.
+        """
+        self._check_open()
+        t0 = time.perf_counter()
+        detections = detect_on(self.detector, image, detect_image)
+        t1 = time.perf_counter()
+        probs = self.classifier.classify(image, [d.box for d in detections])
+        faces = [
+            Face.classified(d.box, d.score, self.labels, p)
+            for d, p in zip(detections, probs, strict=True)
+        ]
+        if stage_ms is not None:
+            stage_ms["detect"] = (t1 - t0) * 1e3
+            stage_ms["classify"] = (time.perf_counter() - t1) * 1e3
+        return faces
+
+    def analyze_still(self, image: np.ndarray) -> Result:
+        """A photo: no time axis, so no smoothing; faces are numbered 1..n."""
+        faces = self.analyze(image)
+        for number, face in enumerate(faces, 1):
+            face.track = number
+        return Result(Frame(image, 0, 0.0), faces)

@@ -1,0 +1,393 @@
+"""The pipeline: capture -> analyze + track -> output, each stage on its own thread.
+
+    Source --read--> [LatestSlot] --> FaceAnalyzer, Tracker --> [LatestSlot] --> sinks
+
+A live source (camera, stream, `--realtime` file) hands frames over through a
+slot that keeps only the newest frame and counts the ones it replaced, so the
+screen shows the present, late by at most one frame, never a growing backlog.
+A file processed offline waits instead, so every frame is processed.
+
+Capture and inference run on worker threads; output runs on the thread that
+calls `run()` (the main thread from the command line), because OpenCV's
+window must be driven from the thread that owns it. One stop event ends
+everything: Ctrl-C, SIGTERM, `q` in the window, the end of a file, or a
+limit. Every wait has a timeout, and the threads are joined with a deadline,
+so the process exits within about two seconds.
+
+Run it with `emotion-edge run`, `python -m edge run` or `python edge/pipeline.py`
+(the CLI imports this module; nothing here imports the CLI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from edge.analysis import FaceAnalyzer
+from edge.config import DetectorConfig, RunConfig
+from edge.frames import Closed, Frame, LatestSlot, Result
+from edge.overlay import annotate
+from edge.sinks import Sink, SinkContext, make_sinks, resolve_display, wants_drm_preview
+from edge.sinks.events import JsonLinesWriter
+from edge.sources import FrameError, Source, SourceError, SourceLost, open_source
+from edge.sources.base import Capture
+from edge.stats import Stats, format_line
+from edge.tracking import Tracker
+
+log = logging.getLogger("edge.pipeline")
+
+POLL_S = 0.2  # the longest any thread waits before looking at the stop event
+JOIN_DEADLINE_S = 1.5
+RECONNECT_BACKOFF_S = (0.5, 1, 2, 4, 8, 15)
+
+
+class PipelineError(RuntimeError):
+    """A stage failed; the pipeline stopped."""
+
+
+class Pipeline:
+    """Wires a source, a face analyzer, a tracker and sinks on three threads.
+
+    Components not given are built from `config` when `run` starts; tests and
+    the benchmark pass their own. The pipeline knows sinks only through the
+    `Sink` base class: which ones run is the sink registry's business
+    (`edge/sinks/__init__.py`). `on_stats` is called with each periodic
+    snapshot (the systemd notifier listens there), and `on_result` with every
+    processed result.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        source: Source | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        sinks: list[Sink] | None = None,
+        on_stats: Callable[[dict], None] | None = None,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.analyzer = analyzer
+        self.sinks = sinks
+        self.on_stats = on_stats
+        self.on_result = on_result
+        self.stop_event = threading.Event()
+        self.stats = Stats()
+        self._errors: list[BaseException] = []
+        self._slots: tuple[LatestSlot, ...] = ()
+        self._stats_writer: JsonLinesWriter | None = None
+        self._last_report = 0.0
+        self.active_sinks: list[Sink] = []  # set once every sink is open
+
+    def find_sink(self, name: str) -> Sink | None:
+        """The running sink called `name` (None before they are open, or if off)."""
+        return next((sink for sink in self.active_sinks if sink.name == name), None)
+
+    def stop(self) -> None:
+        """Ask every stage to finish; safe from any thread or a signal handler."""
+        self.stop_event.set()
+
+    # -- stages ---------------------------------------------------------------
+
+    def _reconnect(self, source: Source, reason: Exception) -> bool:
+        log.warning("%s; reopening", reason)
+        for delay in itertools.chain(
+            RECONNECT_BACKOFF_S, itertools.repeat(RECONNECT_BACKOFF_S[-1])
+        ):
+            if self.stop_event.wait(delay):
+                return False
+            try:
+                source.reopen()
+            except SourceError as exc:
+                log.warning("reopen failed (%s); next try in %.0f s", exc, delay)
+                continue
+            log.info("%s reopened", source.description)
+            return True
+        return False  # unreachable: the backoff repeats until a stop
+
+    def _capture(self, source: Source, slot: LatestSlot[Frame]) -> None:
+        limits = self.config.run
+        pace = self.config.source.realtime and not source.live
+        interval = 1.0 / (source.fps or self.config.source.fps)
+        start = time.monotonic()
+        index = 0
+        try:
+            while not self.stop_event.is_set():
+                if limits.max_frames and index >= limits.max_frames:
+                    break
+                if limits.duration and time.monotonic() - start >= limits.duration:
+                    break
+                if pace:
+                    # A file played like a camera: frame i exists at start + i/fps.
+                    delay = start + index * interval - time.monotonic()
+                    if delay > 0 and self.stop_event.wait(delay):
+                        break
+                t0 = time.perf_counter()
+                try:
+                    captured = source.read()
+                except FrameError as exc:
+                    self.stats.decode_error()
+                    log.warning("%s; skipped", exc)
+                    index += 1
+                    continue
+                except SourceLost as exc:
+                    if not self._reconnect(source, exc):
+                        break
+                    continue
+                if captured is None:
+                    log.info("%s ended after %d frames", source.description, index)
+                    break
+                capture_ms = (time.perf_counter() - t0) * 1000.0
+                image, t_sensor, detect_image = Capture(*captured)
+                frame = Frame(
+                    image,
+                    index,
+                    t_sensor or time.monotonic(),
+                    source.description,
+                    capture_ms,
+                    detect_image,
+                )
+                index += 1
+                self.stats.captured_frame(capture_ms)
+                while not slot.put(frame, timeout=POLL_S):
+                    if self.stop_event.is_set():
+                        return
+        except Closed:
+            pass
+        finally:
+            slot.close()
+
+    def _infer(
+        self, analyzer: FaceAnalyzer, inbox: LatestSlot[Frame], outbox: LatestSlot[Result]
+    ) -> None:
+        tracking = self.config.tracking
+        tracker = Tracker(
+            tracking.alpha if tracking.smoothing else 1.0, tracking.iou, tracking.max_missed
+        )
+        try:
+            while True:
+                frame = inbox.get(timeout=POLL_S)
+                if frame is None:
+                    if self.stop_event.is_set():
+                        break
+                    continue
+                stage_ms = {"capture": frame.capture_ms}
+                faces = analyzer.analyze(frame.image, frame.detect_image, stage_ms)
+                t0 = time.perf_counter()
+                faces = tracker.track(faces)
+                # Tracking takes microseconds; it counts as part of classifying.
+                stage_ms["classify"] += (time.perf_counter() - t0) * 1e3
+                result = Result(frame, faces, stage_ms)
+                while not outbox.put(result, timeout=POLL_S):
+                    if self.stop_event.is_set():
+                        return
+        except Closed:
+            pass
+        finally:
+            outbox.close()
+
+    def _output(self, sinks: list[Sink], inbox: LatestSlot[Result]) -> None:
+        try:
+            while True:
+                result = inbox.get(timeout=POLL_S)
+                if result is None:
+                    if self.stop_event.is_set():
+                        break
+                    self._report()
+                    continue
+                t0 = time.perf_counter()
+                # Asked per frame: the web page wants frames only while someone watches.
+                image_sinks = [s for s in sinks if s.needs_image]
+                other_sinks = [s for s in sinks if s not in image_sinks]
+                if image_sinks:
+                    # the HUD shows the latency up to drawing; the final figure follows
+                    result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
+                    fps = self.stats.process_rate.rate()
+                    annotated = annotate(result.frame.image, result, fps)
+                    for sink in image_sinks:
+                        sink.write(result, annotated)
+                result.stage_ms["render"] = (time.perf_counter() - t0) * 1e3
+                result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
+                for sink in other_sinks:
+                    sink.write(result, None)
+                self.stats.processed_frame(
+                    result.stage_ms, result.latency_ms, [f.label for f in result.faces]
+                )
+                if self.on_result is not None:
+                    self.on_result(result)
+                if any(s.stop_requested for s in sinks):
+                    log.info(
+                        "stop requested from the %s",
+                        next(s.name for s in sinks if s.stop_requested),
+                    )
+                    self.stop()
+                self._report()
+        except Closed:
+            pass
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < self.config.output.stats_interval:
+            return
+        self._last_report = now
+        self._count_skipped()
+        snap = self.stats.snapshot()
+        log.info("%s", format_line(snap))
+        if self._stats_writer is not None:
+            self._stats_writer.write({"type": "stats", **snap})
+        if self.on_stats is not None:
+            self.on_stats(snap)
+
+    def _count_skipped(self) -> None:
+        self.stats.skipped = sum(slot.dropped for slot in self._slots)
+
+    def _guard(self, stage: Callable, *args) -> None:
+        """Run a stage; an unexpected error stops the whole pipeline and is re-raised."""
+        try:
+            stage(*args)
+        except KeyboardInterrupt:  # Ctrl-C where no signal handler is installed
+            self.stop()
+        except BaseException as exc:
+            log.exception("%s stage failed", stage.__name__.strip("_"))
+            self._errors.append(exc)
+            self.stop()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Open everything, process until the source ends or a stop, close everything.
+
+        Returns the final summary (the same figures as the periodic stats, over
+        the whole run).
+        """
+        cfg = self.config
+        with contextlib.ExitStack() as stack:
+            self._install_signal_handlers(stack)
+            source = self.source or open_source(
+                cfg.source, drm_preview=wants_drm_preview(cfg.output.display)
+            )
+            stack.callback(source.close)
+            analyzer = self.analyzer or FaceAnalyzer.from_config(
+                self._detector_config(source), cfg.classifier
+            )
+            stack.enter_context(analyzer)
+            sinks = self.sinks
+            if sinks is None:
+                context = SinkContext(
+                    config=cfg,
+                    display=resolve_display(cfg.output.display, source),
+                    fps=source.fps or cfg.source.fps,
+                    source=source,
+                    stats=lambda: self.stats.snapshot(),
+                )
+                sinks = make_sinks(context)
+            for sink in sinks:
+                stack.enter_context(sink)
+            self.active_sinks = list(sinks)
+            stack.callback(setattr, self, "active_sinks", [])
+            if cfg.output.stats:
+                self._stats_writer = JsonLinesWriter(cfg.output.stats, cfg.output.overwrite)
+                stack.callback(self._stats_writer.close)
+            log.info(
+                "running: source %s, detector %s, model %s (%s), sinks %s",
+                source.description,
+                analyzer.detector.name,
+                analyzer.classifier.model_path.name,
+                "int8" if analyzer.classifier.quantized else "float",
+                ", ".join(s.name for s in sinks) or "none",
+            )
+
+            drop = source.live or cfg.source.realtime
+            frames: LatestSlot[Frame] = LatestSlot(drop)
+            results: LatestSlot[Result] = LatestSlot(drop)
+            self.stats = Stats()
+            self._last_report = time.monotonic()
+            self._slots = (frames, results)
+            threads = [
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._capture, source, frames),
+                    name="capture",
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._infer, analyzer, frames, results),
+                    name="infer",
+                    daemon=True,
+                ),
+            ]
+            for thread in threads:
+                thread.start()
+            # Output runs on the calling (main) thread: OpenCV's Qt window must be
+            # driven from the thread that owns it (from another thread each
+            # imshow blocks for seconds, measured), and signals arrive there too.
+            self._guard(self._output, sinks, results)
+            self.stop()
+            deadline = time.monotonic() + JOIN_DEADLINE_S
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.warning("%s thread did not stop in time; leaving it", thread.name)
+            self._count_skipped()
+        if self._errors:
+            raise PipelineError(f"pipeline stopped: {self._errors[0]}") from self._errors[0]
+        summary = self.stats.snapshot(final=True)
+        log_summary(summary)
+        return summary
+
+    def _detector_config(self, source: Source) -> DetectorConfig:
+        """The detector config, with `min_face` in the detection image's pixels
+        when the source detects on a smaller stream (the Pi camera's lores)."""
+        config = self.config.detector
+        lores = getattr(source, "lores", None)
+        if lores is None:
+            return config
+        scale = lores[0] / source.size[0]
+        return config.model_copy(update={"min_face": max(8, round(config.min_face * scale))})
+
+    def _install_signal_handlers(self, stack: contextlib.ExitStack) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+
+            def handler(received, _frame):
+                log.info("%s received: stopping", signal.Signals(received).name)
+                self.stop()
+
+            signal.signal(signum, handler)
+            stack.callback(signal.signal, signum, previous)
+
+
+def log_summary(summary: dict) -> None:
+    stages = ", ".join(
+        f"{name} {v['p50']:.1f}/{v['p95']:.1f}" for name, v in summary["stage_ms"].items()
+    )
+    lat = summary["latency_ms"]
+    labels = ", ".join(f"{k} {v}" for k, v in summary["labels"].items()) or "none"
+    log.info(
+        "summary: %d frames processed (%d captured, %d skipped, %d undecodable) in %.1f s, "
+        "%.1f fps",
+        summary["frames_processed"],
+        summary["frames_captured"],
+        summary["frames_skipped"],
+        summary["decode_errors"],
+        summary["elapsed_s"],
+        summary["processed_fps"],
+    )
+    log.info("summary: stage ms p50/p95: %s", stages)
+    log.info(
+        "summary: latency ms p50 %.1f, p95 %.1f, p99 %.1f, max %.1f",
+        lat["p50"],
+        lat["p95"],
+        lat["p99"],
+        lat["max"],
+    )
+    log.info("summary: %d faces; labels: %s", summary["faces"], labels)

@@ -42,7 +42,6 @@ TARGETS = {
     "efficiency": (">=", 0.85),
     "latency_p95_vs_stage_sum": ("<=", 1.5),
     "keras_vs_int8_ms_per_face": (">=", 4.0),
-    "int8_accuracy_drop_points": ("<=", 1.0),
 }
 
 
@@ -222,11 +221,6 @@ def run(args: argparse.Namespace) -> dict:
         ratios["float32_tflite_vs_int8_ms_per_face"] = round(
             per_face["float32_tflite"] / per_face["int8_tflite"], 2
         )
-    validation = results["model"]["validation"]
-    if validation.get("float") and validation.get("int8"):
-        ratios["int8_accuracy_drop_points"] = round(
-            100 * (validation["float"]["accuracy"] - validation["int8"]["accuracy"]), 2
-        )
     web = results["web"]["offline"]
     ratios["web_3_viewers_vs_0_fps"] = round(web["3"]["fps"] / web["0"]["fps"], 3)
     results["ratios"] = ratios
@@ -268,6 +262,7 @@ def markdown(results: dict) -> str:
         + ".",
         f"Cost of one more face in a frame: {results['scaling']['per_extra_face_ms']:.2f}"
         f" ms (classify: {results['scaling']['per_extra_face_classify_ms']:.2f} ms).",
+        model_line(results["model"]),
         "",
         "With the web page on (`--web`), by stream viewers (median runs):",
         "",
@@ -282,6 +277,23 @@ def markdown(results: dict) -> str:
                 f"{w['encoded_fps']:.1f} | {got} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def model_line(model: dict) -> str:
+    """The model's size and accuracy. The accuracy is not measured here (that
+    needs FER-2013 and the float model): it is what `host_training.quantize`
+    measured and wrote into the model's metadata, and says so."""
+    line = (
+        f"Model `{model['file']}` (sha256 {model['sha256'][:12]}): "
+        f"{model['size_bytes'] / 1000:.0f} KB"
+    )
+    validation = model.get("validation", {})
+    accuracy = {k: v["accuracy"] for k, v in validation.items() if "accuracy" in v}
+    if accuracy:
+        line += "; PublicTest accuracy from its metadata (not measured by this run): " + ", ".join(
+            f"{kind} {100 * value:.2f} %" for kind, value in accuracy.items()
+        )
+    return line + "."
 
 
 def plots(results: dict, out: Path) -> list[Path]:

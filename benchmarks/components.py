@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -109,6 +110,8 @@ def detector_ms(repeats: int) -> dict:
 def model_facts() -> dict:
     meta = json.loads(MODEL.with_suffix(".json").read_text())
     return {
+        "file": MODEL.name,
+        "sha256": hashlib.sha256(MODEL.read_bytes()).hexdigest(),
         "parameters": meta.get("architecture", {}).get("parameters"),
         "macs": meta.get("architecture", {}).get("macs"),
         "size_bytes": MODEL.stat().st_size,

@@ -7,8 +7,8 @@ import time
 import pytest
 from test_pipeline import CollectSink, config
 
-from edge.notify import Notifier, ServiceNotifier, watchdog_interval
 from edge.engine import Pipeline
+from edge.notify import Notifier, ServiceNotifier, watchdog_interval
 from edge.sources.base import Source
 from edge.sources.video import VideoSource
 

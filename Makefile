@@ -46,7 +46,7 @@ data/fer2013/train:
 # kept as teachers/cnn-swa.tflite), and configs/cnn-swa2.toml, the default,
 # does so once more from there.
 # Training uses Keras' TensorFlow backend with XLA off on a CPU (1.40x faster
-# than the torch backend here, measured: README); .keras files are backend-neutral.
+# than the torch backend here, measured: docs/training.md); .keras files are backend-neutral.
 RUN ?= cnn-swa2
 train: $(VENV)/.dev-installed data/fer2013/train
 	KERAS_BACKEND=tensorflow \

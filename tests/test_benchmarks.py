@@ -4,6 +4,7 @@ No timing thresholds here (times on a shared machine are noise); the targets
 are checked by the benchmark itself and reported in its results.
 """
 
+import hashlib
 import importlib.util
 import json
 import subprocess
@@ -13,6 +14,21 @@ import pytest
 from conftest import ROOT
 
 STAGES = {"capture", "detect", "classify", "render"}
+COMMITTED = ROOT / "benchmarks" / "results"
+
+
+def shipped_model_sha256() -> str:
+    return hashlib.sha256((ROOT / "models" / "emotion_int8.tflite").read_bytes()).hexdigest()
+
+
+def test_the_published_results_are_from_the_shipped_model():
+    """The README's figures come from these files: a new model means a new run."""
+    for results_file in COMMITTED.glob("*/results.json"):
+        results = json.loads(results_file.read_text())
+        assert results["model"].get("sha256") == shipped_model_sha256(), (
+            f"{results_file} was measured with another model: rerun "
+            f"`python -m benchmarks --name {results_file.parent.name}` and commit it"
+        )
 
 
 @pytest.mark.slow
@@ -74,5 +90,7 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
         assert machine_key in results["machine"]
     table = (tmp_path / "results.md").read_text()
     assert "| threaded |" in table and "efficiency" in table
+    assert results["model"]["sha256"] == shipped_model_sha256()
+    assert "from its metadata (not measured by this run)" in table
     for png in ("fps.png", "latency_vs_faces.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

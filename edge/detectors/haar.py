@@ -70,8 +70,11 @@ class HaarDetector(Detector):
                 f"Haar cascade {self.model} not found: restore "
                 "models/haarcascade_frontalface_default.xml from the repository"
             )
-        cascade = cv2.CascadeClassifier(str(self.model))
-        if cascade.empty():
+        try:
+            cascade = cv2.CascadeClassifier(str(self.model))
+        except (cv2.error, SystemError):  # OpenCV 5.1 raises on a malformed XML
+            cascade = None
+        if cascade is None or cascade.empty():
             raise DetectorError(f"Haar cascade {self.model} is corrupt: restore it")
         self._cascade = cascade
 

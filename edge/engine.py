@@ -335,7 +335,9 @@ class Pipeline:
                 thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.warning("%s thread did not stop in time; leaving it", thread.name)
-            self._count_skipped()
+            # One last periodic line, so a run shorter than the stats interval
+            # still leaves its figures in the log and the --stats file.
+            self._report(force=True)
         if self._errors:
             raise PipelineError(f"pipeline stopped: {self._errors[0]}") from self._errors[0]
         summary = self.stats.snapshot(final=True)

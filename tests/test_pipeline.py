@@ -214,3 +214,21 @@ def test_the_hud_sees_the_latency_up_to_drawing():
     sink = ImageSink()
     Pipeline(config(source={"name": "demo"}, run={"max_frames": 5}), sinks=[sink]).run()
     assert len(sink.results) == 5 and min(sink.results) > 0
+
+
+def test_a_run_shorter_than_the_stats_interval_still_writes_its_stats(tmp_path):
+    """However fast the machine, the stats file ends with the run's figures."""
+    import json
+
+    path = tmp_path / "stats.jsonl"
+    Pipeline(
+        config(
+            source={"name": "demo"},
+            output={"stats": str(path), "stats_interval": 3600},
+            run={"max_frames": 10},
+        ),
+        sinks=[CollectSink()],
+    ).run()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["type"] == "stats"
+    assert lines[0]["frames_processed"] == 10

@@ -3,6 +3,12 @@
 One `Stats` object is fed by the pipeline's stages and read by the log line,
 the `--stats` JSON lines, the final summary and the benchmark, so all of them
 report the same numbers.
+
+Memory does not grow with uptime: the periodic figures come from the last
+`window` samples, and the final summary's percentiles from a DDSketch per
+stage (Datadog's quantile sketch: 1 % relative accuracy in at most 2,048
+buckets, whatever the number of samples), so a service running for months
+holds the same few hundred kilobytes as one running for a minute.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 from collections import Counter, deque
 
 import numpy as np
+from ddsketch import LogCollapsingLowestDenseDDSketch
 
 STAGES = ("capture", "detect", "classify", "render")
 
@@ -24,12 +31,40 @@ def percentiles(values, qs=(50, 95)) -> dict[str, float]:
     return {f"p{q}": round(float(v), 3) for q, v in zip(qs, result, strict=True)}
 
 
-class RateMeter:
-    """Events per second over a sliding window of monotonic timestamps."""
+SKETCH_ACCURACY = 0.01  # relative error of a final percentile
+SKETCH_BINS = 2048  # the most buckets a sketch keeps: bounded memory
 
-    def __init__(self, window_s: float = 5.0) -> None:
+
+class Sketch:
+    """Percentiles and the maximum of a stream of positive values, in fixed memory."""
+
+    def __init__(self) -> None:
+        self._sketch = LogCollapsingLowestDenseDDSketch(SKETCH_ACCURACY, SKETCH_BINS)
+        self.max = 0.0
+
+    def add(self, value: float) -> None:
+        self._sketch.add(max(0.0, float(value)))
+        self.max = max(self.max, value)
+
+    def __len__(self) -> int:
+        return int(self._sketch.count)
+
+    def percentiles(self, qs=(50, 95, 99)) -> dict[str, float]:
+        if not len(self):
+            return {f"p{q}": 0.0 for q in qs}
+        return {f"p{q}": round(float(self._sketch.get_quantile_value(q / 100)), 3) for q in qs}
+
+
+class RateMeter:
+    """Events per second over a sliding window of monotonic timestamps.
+
+    At most `max_events` timestamps are kept: beyond that rate the figure
+    covers a shorter span, which is as accurate and bounds the memory.
+    """
+
+    def __init__(self, window_s: float = 5.0, max_events: int = 4096) -> None:
         self.window_s = window_s
-        self._times: deque[float] = deque()
+        self._times: deque[float] = deque(maxlen=max_events)
 
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -48,14 +83,13 @@ class RateMeter:
 
 
 class Stats:
-    """Counters and timings of one pipeline run; thread-safe.
+    """Counters and timings of one pipeline run; thread-safe, in fixed memory.
 
-    Keeps the last `window` samples per stage for the periodic figures and
-    every sample for the final summary (a float per frame: a day at 30 FPS
-    is 20 MB, and the summary is what a benchmark reads).
+    Keeps the last `window` samples per stage for the periodic figures and a
+    `Sketch` per stage for the final summary.
     """
 
-    def __init__(self, window: int = 300, keep_all: bool = True) -> None:
+    def __init__(self, window: int = 300) -> None:
         self._lock = threading.Lock()
         self.started = time.monotonic()
         self.captured = 0
@@ -66,9 +100,7 @@ class Stats:
         self.capture_rate = RateMeter()
         self.process_rate = RateMeter()
         self._recent = {name: deque(maxlen=window) for name in (*STAGES, "latency")}
-        self._all: dict[str, list[float]] | None = (
-            {name: [] for name in (*STAGES, "latency")} if keep_all else None
-        )
+        self._sketches = {name: Sketch() for name in (*STAGES, "latency")}
         self.skipped = 0
 
     def captured_frame(self, capture_ms: float) -> None:
@@ -94,16 +126,22 @@ class Stats:
 
     def _add(self, name: str, value: float) -> None:
         self._recent[name].append(value)
-        if self._all is not None:
-            self._all[name].append(value)
+        self._sketches[name].add(value)
 
     def snapshot(self, final: bool = False) -> dict:
-        """The figures as a JSON-ready dict; `final` uses every sample of the run."""
+        """The figures as a JSON-ready dict; `final` covers the whole run (from the
+        sketches, within 1 %), otherwise the last `window` frames."""
         with self._lock:
-            samples = self._all if (final and self._all is not None) else self._recent
             elapsed = time.monotonic() - self.started
-            latency = percentiles(samples["latency"], (50, 95, 99))
-            latency["max"] = round(max(samples["latency"], default=0.0), 3)
+            if final:
+                latency = self._sketches["latency"].percentiles((50, 95, 99))
+                latency["max"] = round(self._sketches["latency"].max, 3)
+                stage_ms = {name: self._sketches[name].percentiles() for name in STAGES}
+            else:
+                recent = self._recent["latency"]
+                latency = percentiles(recent, (50, 95, 99))
+                latency["max"] = round(max(recent, default=0.0), 3)
+                stage_ms = {name: percentiles(self._recent[name]) for name in STAGES}
             return {
                 "elapsed_s": round(elapsed, 3),
                 "frames_captured": self.captured,
@@ -117,10 +155,7 @@ class Stats:
                     self.processed / elapsed if final and elapsed else self.process_rate.rate(),
                     2,
                 ),
-                "stage_ms": {
-                    name: percentiles(samples[name], (50, 95, 99) if final else (50, 95))
-                    for name in STAGES
-                },
+                "stage_ms": stage_ms,
                 "latency_ms": latency,
                 "faces": self.faces,
                 "labels": dict(self.labels.most_common()),

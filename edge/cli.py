@@ -186,7 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _overrides(args))
     with ServiceNotifier() as service:
-        Pipeline(config, on_result=service.on_result, on_stats=service.on_stats).run()
+        pipeline = Pipeline(config, on_result=service.on_result, on_stats=service.on_stats)
+        pipeline.run()
     for what, path in (
         ("annotated video", config.output.record),
         ("events", config.output.events),
@@ -194,6 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if path and path != "-":
             log.info("%s: %s", what, path)
+    if pipeline.failed_outputs:
+        log.error("finished, but outputs failed: %s", "; ".join(pipeline.failed_outputs))
+        return EXIT_FAILED
     return 0
 
 

@@ -124,6 +124,11 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
             raw = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
+        except OSError as exc:  # a folder, no permission, an I/O error
+            raise ConfigError(
+                f"config file {path} cannot be read ({exc.strerror or exc}): "
+                "give a readable TOML file"
+            ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     for dotted, value in (overrides or {}).items():

@@ -26,14 +26,16 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from edge.analysis import FaceAnalyzer
 from edge.config import DetectorConfig, RunConfig
 from edge.frames import Closed, Frame, LatestSlot, Result
 from edge.overlay import annotate
-from edge.sinks import Sink, SinkContext, make_sinks, resolve_display, wants_drm_preview
-from edge.sinks.events import JsonLinesWriter
+from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
+from edge.sinks.base import describe_os_error
+from edge.sinks.events import JsonLinesWriter, start_record
 from edge.sources import FrameError, Source, SourceError, SourceLost, open_source
 from edge.sources.base import Capture
 from edge.stats import Stats, format_line
@@ -84,6 +86,8 @@ class Pipeline:
         self._stats_writer: JsonLinesWriter | None = None
         self._last_report = 0.0
         self.active_sinks: list[Sink] = []  # set once every sink is open
+        self.failed_outputs: list[str] = []  # outputs disabled by an error, with why
+        self.run_id = ""
 
     def find_sink(self, name: str) -> Sink | None:
         """The running sink called `name` (None before they are open, or if off)."""
@@ -192,7 +196,33 @@ class Pipeline:
         finally:
             outbox.close()
 
-    def _output(self, sinks: list[Sink], inbox: LatestSlot[Result]) -> None:
+    def _write(self, sink: Sink, sinks: list[Sink], result: Result, annotated) -> None:
+        """One sink's write; an output error disables that sink, not the pipeline."""
+        try:
+            sink.write(result, annotated)
+        except (OSError, SinkError) as exc:
+            cause = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            self._fail_output(sink.description, cause)
+            sinks.remove(sink)
+            self._close_quietly(sink, failed=True)
+
+    def _fail_output(self, what: str, cause: str) -> None:
+        log.error("%s failed: %s; it is off for this run, the rest carries on", what, cause)
+        self.failed_outputs.append(f"{what}: {cause}")
+
+    def _close_quietly(self, resource, failed: bool = False) -> None:
+        """Close an output; an error is logged once (not again for a failed one)."""
+        try:
+            resource.close()
+        except (OSError, SinkError) as exc:
+            cause = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            if failed:
+                log.debug("closing %s failed too: %s", resource.description, cause)
+            else:
+                self._fail_output(f"closing {resource.description}", cause)
+
+    def _output(self, all_sinks: list[Sink], inbox: LatestSlot[Result]) -> None:
+        sinks = list(all_sinks)  # the working ones
         try:
             while True:
                 result = inbox.get(timeout=POLL_S)
@@ -211,11 +241,11 @@ class Pipeline:
                     fps = self.stats.process_rate.rate()
                     annotated = annotate(result.frame.image, result, fps)
                     for sink in image_sinks:
-                        sink.write(result, annotated)
+                        self._write(sink, sinks, result, annotated)
                 result.stage_ms["render"] = (time.perf_counter() - t0) * 1e3
                 result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
                 for sink in other_sinks:
-                    sink.write(result, None)
+                    self._write(sink, sinks, result, None)
                 self.stats.processed_frame(
                     result.stage_ms, result.latency_ms, [f.label for f in result.faces]
                 )
@@ -239,10 +269,25 @@ class Pipeline:
         self._count_skipped()
         snap = self.stats.snapshot()
         log.info("%s", format_line(snap))
-        if self._stats_writer is not None:
-            self._stats_writer.write({"type": "stats", **snap})
+        self._write_stats({"type": "stats", "run": self.run_id, **snap})
         if self.on_stats is not None:
             self.on_stats(snap)
+
+    def _write_stats(self, record: dict) -> None:
+        writer = self._stats_writer
+        if writer is None:
+            return
+        try:
+            writer.write(record)
+        except OSError as exc:
+            self._stats_writer = None
+            self._fail_output(writer.description, describe_os_error(exc))
+            self._close_quietly(writer, failed=True)
+
+    def _close_stats(self) -> None:
+        writer, self._stats_writer = self._stats_writer, None
+        if writer is not None:
+            self._close_quietly(writer)
 
     def _count_skipped(self) -> None:
         self.stats.skipped = sum(slot.dropped for slot in self._slots)
@@ -267,16 +312,22 @@ class Pipeline:
         the whole run).
         """
         cfg = self.config
+        self.run_id = uuid.uuid4().hex[:12]
+        self.failed_outputs = []
+        busy: set[str] = set()  # threads that outlived the join deadline
         with contextlib.ExitStack() as stack:
             self._install_signal_handlers(stack)
             source = self.source or open_source(
                 cfg.source, drm_preview=wants_drm_preview(cfg.output.display)
             )
-            stack.callback(source.close)
+            # A thread still running keeps what it uses: closing native
+            # resources (a camera, an interpreter) under it can crash the process.
+            stack.callback(lambda: "capture" in busy or source.close())
             analyzer = self.analyzer or FaceAnalyzer.from_config(
                 self._detector_config(source), cfg.classifier
             )
-            stack.enter_context(analyzer)
+            analyzer.__enter__()
+            stack.callback(lambda: "infer" in busy or analyzer.close())
             sinks = self.sinks
             if sinks is None:
                 context = SinkContext(
@@ -285,15 +336,26 @@ class Pipeline:
                     fps=source.fps or cfg.source.fps,
                     source=source,
                     stats=lambda: self.stats.snapshot(),
+                    run=self.run_id,
                 )
                 sinks = make_sinks(context)
             for sink in sinks:
-                stack.enter_context(sink)
+                try:
+                    sink.__enter__()
+                except OSError as exc:
+                    raise SinkError(
+                        f"cannot open {sink.description}: {describe_os_error(exc)}; "
+                        "choose a writable path"
+                    ) from None
+                stack.callback(self._close_quietly, sink)
             self.active_sinks = list(sinks)
             stack.callback(setattr, self, "active_sinks", [])
             if cfg.output.stats:
                 self._stats_writer = JsonLinesWriter(cfg.output.stats, cfg.output.overwrite)
-                stack.callback(self._stats_writer.close)
+                stack.callback(
+                    lambda: self._stats_writer and self._close_quietly(self._stats_writer)
+                )
+                self._write_stats(start_record(self.run_id, source=source.description))
             log.info(
                 "running: source %s, detector %s, model %s (%s), sinks %s",
                 source.description,
@@ -334,7 +396,10 @@ class Pipeline:
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
-                    log.warning("%s thread did not stop in time; leaving it", thread.name)
+                    busy.add(thread.name)
+                    log.warning(
+                        "%s thread did not stop in time; leaving it its resources", thread.name
+                    )
             # One last periodic line, so a run shorter than the stats interval
             # still leaves its figures in the log and the --stats file.
             self._report(force=True)

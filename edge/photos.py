@@ -17,7 +17,7 @@ import cv2
 
 from edge.analysis import FaceAnalyzer
 from edge.overlay import annotate
-from edge.sinks.base import SinkError
+from edge.sinks.base import SinkError, describe_os_error
 from edge.sources.base import FrameError
 from edge.sources.images import list_images, read_image
 
@@ -38,7 +38,14 @@ def annotate_images(
     """
     files = [file for path in paths for file in list_images(Path(path))]
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise SinkError(f"--out {out_dir} is a file: give a folder for the annotated copies")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot create --out {describe_os_error(exc, out_dir)}: choose a writable folder"
+            ) from None
         inputs = {f.resolve() for f in files}
     done = failed = 0
     for path in files:
@@ -60,7 +67,12 @@ def annotate_images(
             if not ok:
                 target = target.with_suffix(".jpg")
                 ok, data = cv2.imencode(".jpg", annotate(image, result))
-            data.tofile(target)
+            try:
+                data.tofile(target)
+            except OSError as exc:
+                raise SinkError(
+                    f"cannot write {describe_os_error(exc, target)}: check the --out folder"
+                ) from None
             record["annotated"] = str(target)
         stream.write(json.dumps(record) + "\n")
         stream.flush()

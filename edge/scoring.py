@@ -15,13 +15,16 @@ import numpy as np
 
 
 def load_events(path: Path | str) -> list[dict]:
-    """The `frame` events of a JSON-lines file (other event types are skipped)."""
+    """The `frame` events of a JSON-lines file. Other types (a run's `start`) are
+    skipped, as is a line a power cut left unfinished."""
     events = []
     for line in Path(path).read_text().splitlines():
-        if line.strip():
+        try:
             event = json.loads(line)
-            if event.get("type") == "frame":
-                events.append(event)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("type") == "frame":
+            events.append(event)
     return events
 
 

@@ -45,11 +45,14 @@ def demo_run(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_run_events_follow_the_contract(demo_run):
     out, _ = demo_run
-    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    start, events = lines[0], lines[1:]
+    assert start["type"] == "start" and len(start["run"]) == 12
+    assert start["t"].endswith("+00:00") and start["model"] == MODEL.name
     assert [e["frame"] for e in events] == list(range(len(demo_truth()["frames"])))
     labels = json.loads(MODEL.with_suffix(".json").read_text())["labels"]
     for event in events:
-        assert event["type"] == "frame"
+        assert event["type"] == "frame" and event["run"] == start["run"]
         assert isinstance(event["t"], float) and event["latency_ms"] > 0
         for face in event["faces"]:
             assert set(face) == FACE_KEYS
@@ -229,11 +232,63 @@ def test_unknown_source_and_unreadable_image(tmp_path):
     assert_one_line_error(run_cli("image", str(bad)), "bad.png is not a readable image")
 
 
+def test_events_are_appended_across_runs_and_survive_a_cut_line(tmp_path):
+    """A restarted service keeps its history; each run is marked by its start line."""
+    events = tmp_path / "events.jsonl"
+    args = ("run", "--source", "demo", "--display", "none", "--max-frames", "3")
+    assert run_cli(*args, "--events", str(events)).returncode == 0
+    first = events.read_text()
+    events.write_text(first + '{"type":"frame","run":"cut short by a power c')
+    proc = run_cli(*args, "--events", str(events))
+    assert proc.returncode == 0, proc.stderr
+    text = events.read_text()
+    assert text.startswith(first)  # nothing of the first run is lost or changed
+    lines = text.splitlines()
+    assert lines[4] == '{"type":"frame","run":"cut short by a power c'  # kept, on its own
+    runs = [json.loads(line) for line in lines[5:]]
+    assert [r["type"] for r in runs] == ["start", "frame", "frame", "frame"]
+    assert runs[0]["run"] != json.loads(lines[0])["run"]
+    assert {r["run"] for r in runs} == {runs[0]["run"]}
+    assert len(load_events(events)) == 6  # the scorer skips start lines and the cut one
+
+
+def test_a_failing_output_is_one_line_and_the_run_goes_on(tmp_path):
+    """A write fails mid-run (a file-size limit, as a full disk would): that output
+    stops with one line naming it, the pipeline carries on, the exit code says so."""
+    import resource
+
+    def small_files():  # writes past 2 KB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, resource.RLIM_INFINITY))
+
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--source", "demo", "--display", "none",
+         "--max-frames", "30", "--events", str(out / "events.jsonl")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, preexec_fn=small_files,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 2, proc.stderr
+    assert "events to " + str(out / "events.jsonl") + " failed: File too large" in errors[0]
+    assert "the rest carries on" in errors[0]
+    assert errors[1].endswith("outputs failed: events to " + str(out / "events.jsonl")
+                              + ": File too large")  # fmt: skip
+    assert "summary: 30 frames processed" in proc.stderr
+
+
+def test_unreadable_config_and_out_that_is_a_file(tmp_path):
+    assert_one_line_error(run_cli("run", "--config", str(tmp_path)), "cannot be read")
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), demo_frame(40))
+    assert_one_line_error(run_cli("image", str(photo), "--out", str(photo)), "is a file")
+
+
 def test_existing_output_is_not_overwritten(tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_text("keep me\n")
     proc = run_cli("run", "--source", "demo", "--display", "none", "--events", str(events))
-    assert_one_line_error(proc, "exists", "--overwrite")
+    assert_one_line_error(proc, "exists and is not a JSON-lines file of ours", "--overwrite")
     assert events.read_text() == "keep me\n"
 
 

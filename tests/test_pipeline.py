@@ -133,14 +133,37 @@ def test_pipeline_on_the_fake_pi_camera(fake_picamera2):
     assert min(r.latency_ms for r in sink.results) >= 5.0
 
 
-def test_a_failing_stage_stops_the_pipeline_with_an_error():
+def test_a_failing_output_is_switched_off_and_the_rest_carries_on(caplog):
+    class FullDisk(CollectSink):
+        name = "full"
+
+        def _write(self, result, annotated):
+            if result.frame.index == 3:
+                raise OSError(28, "No space left on device")
+            self.results.append(result)
+
+    full, healthy = FullDisk(), CollectSink()
+    pipeline = Pipeline(
+        config(source={"name": "demo"}, run={"max_frames": 20}), sinks=[full, healthy]
+    )
+    summary = pipeline.run()
+    assert summary["frames_processed"] == 20 and len(healthy.results) == 20
+    assert len(full.results) == 3 and full._state == "closed"
+    assert pipeline.failed_outputs == ["full sink: No space left on device"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "full sink failed: No space left on device; it is off for this run, the rest carries on"
+    ]
+
+
+def test_a_bug_in_a_stage_stops_the_pipeline_with_an_error():
     class BrokenSink(CollectSink):
         def _write(self, result, annotated):
-            raise OSError("disk full")
+            raise ValueError("a bug")
 
     from edge.engine import PipelineError
 
-    with pytest.raises(PipelineError, match="disk full"):
+    with pytest.raises(PipelineError, match="a bug"):
         Pipeline(config(source={"name": "demo"}), sinks=[BrokenSink()]).run()
 
 
@@ -230,5 +253,5 @@ def test_a_run_shorter_than_the_stats_interval_still_writes_its_stats(tmp_path):
         sinks=[CollectSink()],
     ).run()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(lines) == 1 and lines[0]["type"] == "stats"
-    assert lines[0]["frames_processed"] == 10
+    assert [line["type"] for line in lines] == ["start", "stats"]
+    assert lines[1]["frames_processed"] == 10 and lines[1]["run"] == lines[0]["run"]

@@ -34,10 +34,20 @@ class SinkContext:
     fps: float = 15.0
     source: Source | None = None
     stats: Callable[[], dict] = field(default=dict)
+    run: str = ""
+    """This run's id: output lines carry it, so appended runs stay apart."""
 
     @property
     def source_description(self) -> str:
         return self.source.description if self.source is not None else ""
+
+    def run_details(self) -> dict:
+        """What a run's `start` line records beside its id and time."""
+        return {
+            "source": self.source_description,
+            "detector": self.config.detector.name,
+            "model": Path(self.config.classifier.model).name,
+        }
 
 
 class Sink(Lifecycle):
@@ -68,10 +78,21 @@ class Sink(Lifecycle):
         raise NotImplementedError
 
 
+def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
+    """'PATH (No space left on device)': the file and the cause, on one line."""
+    where, cause = path or exc.filename, exc.strerror or str(exc)
+    return f"{where} ({cause})" if where else cause
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
     """Refuse to replace a file the user has unless told to (`--overwrite`)."""
     if path.exists() and not overwrite:
         raise SinkError(f"{path} exists: choose another path or pass --overwrite to replace it")
     if path.is_dir():
         raise SinkError(f"{path} is a folder: give a file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(
+            f"cannot create the folder for {describe_os_error(exc, path)}: choose a writable path"
+        ) from None

@@ -1,7 +1,14 @@
-"""JSON lines, one per processed frame, to a file or to stdout (`-`)."""
+"""JSON lines, one per processed frame, to a file or to stdout (`-`).
+
+A file that already holds our JSON lines is appended to, so a restarted
+service keeps its history: each run begins with a `start` line naming the
+run, and every line after it carries that run's id. `--overwrite` replaces
+the file instead; any other existing file is refused, never written into.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -9,22 +16,67 @@ from typing import Self
 
 import numpy as np
 
+from edge import __version__
 from edge.frames import Result
-from edge.sinks.base import Sink, SinkContext, check_writable
+from edge.sinks.base import Sink, SinkContext, SinkError, check_writable, describe_os_error
+
+
+def start_record(run: str, **details: object) -> dict:
+    """The first line a run writes: its id and the wall-clock time it began."""
+    return {
+        "type": "start",
+        "run": run,
+        "t": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "version": __version__,
+        **details,
+    }
+
+
+def is_ours(path: Path) -> bool:
+    """An empty file, or one whose first line is a JSON object with a `type`:
+    written by this program, so safe to append to."""
+    with path.open("rb") as handle:
+        first = handle.readline(65536)
+    if not first.strip():
+        return True
+    try:
+        record = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(record, dict) and "type" in record
 
 
 class JsonLinesWriter:
-    """Appends JSON objects as lines to a file or stdout; flushes each line so
+    """Writes JSON objects as lines to a file or stdout; flushes each line so
     a `tail -f` or a reading process sees every frame as it happens."""
 
     def __init__(self, target: str, overwrite: bool = False) -> None:
         self.target = target
         if target == "-":
             self._handle = sys.stdout
-        else:
-            path = Path(target)
-            check_writable(path, overwrite)
-            self._handle = path.open("w")
+            return
+        path = Path(target)
+        check_writable(path, overwrite=True)
+        appending = path.exists() and not overwrite
+        try:
+            ours = not appending or is_ours(path)
+        except OSError as exc:
+            raise SinkError(f"cannot read {describe_os_error(exc, path)}") from None
+        if not ours:
+            raise SinkError(
+                f"{path} exists and is not a JSON-lines file of ours: choose another "
+                "path or pass --overwrite to replace it"
+            )
+        try:
+            self._handle = path.open("a" if appending else "w")
+            if appending and path.stat().st_size and not _ends_with_newline(path):
+                self._handle.write("\n")  # a line cut short by a power cut stays apart
+        except OSError as exc:
+            raise SinkError(f"cannot write {describe_os_error(exc, path)}") from None
+
+    @property
+    def description(self) -> str:
+        return f"stats to {'stdout' if self.target == '-' else self.target}"
 
     def write(self, obj: dict) -> None:
         self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
@@ -35,24 +87,42 @@ class JsonLinesWriter:
             self._handle.close()
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
+
+
 class EventsSink(Sink):
     name = "events"
 
-    def __init__(self, target: str, overwrite: bool = False) -> None:
+    def __init__(
+        self, target: str, overwrite: bool = False, run: str = "", details: dict | None = None
+    ) -> None:
         super().__init__()
         self.target, self.overwrite = target, overwrite
+        self.run, self.details = run, details or {}
         self._writer: JsonLinesWriter | None = None
 
     @classmethod
     def from_config(cls, context: SinkContext) -> Self | None:
         output = context.config.output
-        return cls(output.events, output.overwrite) if output.events else None
+        if not output.events:
+            return None
+        return cls(output.events, output.overwrite, context.run, context.run_details())
+
+    @property
+    def description(self) -> str:
+        return f"events to {'stdout' if self.target == '-' else self.target}"
 
     def _open(self) -> None:
         self._writer = JsonLinesWriter(self.target, self.overwrite)
+        if self.run:
+            self._writer.write(start_record(self.run, **self.details))
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
-        self._writer.write(result.to_event())
+        event = result.to_event()
+        self._writer.write({"type": event.pop("type"), "run": self.run, **event})
 
     def _close(self) -> None:
         self._writer.close()

@@ -34,6 +34,7 @@ EXIT_FAILED = 1
 RUN_OVERRIDES = {
     "source": "source.name",
     "realtime": "source.realtime",
+    "loop": "source.loop",
     "width": "source.width",
     "height": "source.height",
     "detector": "detector.name",
@@ -117,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="play a file at its FPS and drop frames, like a camera",
+    )
+    run.add_argument(
+        "--loop",
+        action="store_true",
+        default=None,
+        help="replay a video file forever (a kiosk demo; with --realtime, a soak test)",
     )
     run.add_argument("--width", type=int, help="camera width (default 640)")
     run.add_argument("--height", type=int, help="camera height (default 480)")

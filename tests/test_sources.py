@@ -101,6 +101,23 @@ def test_auto_falls_back_to_the_demo_clip(caplog):
     assert "no camera found, using the demo clip" in caplog.text
 
 
+def test_auto_never_plays_the_demo_clip_under_systemd(monkeypatch):
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    with pytest.raises(SourceError, match="no camera found .*the service retries"):
+        open_source(SourceConfig(name="auto"))
+
+
+def test_a_looping_file_starts_again_and_keeps_counting():
+    frames = len(demo_truth()["frames"])
+    with make_source(SourceConfig(name="demo", loop=True)) as source:
+        first = source.read().image
+        for _ in range(frames - 1):
+            assert source.read() is not None
+        again = source.read()  # past the end: the first frame again
+        assert again is not None and source.loops == 1
+        assert np.array_equal(again.image, first)
+
+
 def test_stream_loss_is_reported_as_lost(tmp_path):
     source = VideoSource("rtsp://127.0.0.1:9/none")
     assert source.live

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from edge.config import DEMO_CLIP, SourceConfig
@@ -53,7 +54,7 @@ def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool =
                 f"demo clip {DEMO_CLIP} is missing: restore it from the repository "
                 "or regenerate it with `python scripts/make_demo_clip.py`"
             )
-        return VideoSource(DEMO_CLIP)
+        return VideoSource(DEMO_CLIP, loop=config.loop)
     if name == "picamera2":
         return _picamera2(config, drm_preview, retries)
     if name.isdigit():
@@ -64,19 +65,30 @@ def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool =
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
     if path.is_file():
-        return VideoSource(path)
+        return VideoSource(path, loop=config.loop)
     if path.suffix or "/" in name:
         raise SourceError(f"{name} not found: check the path")
     raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
 
 
+def under_systemd() -> bool:
+    """Running as a service (systemd sets NOTIFY_SOCKET for Type=notify units)."""
+    return bool(os.environ.get("NOTIFY_SOCKET"))
+
+
 def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
     """The named source, opened. `auto` tries the Pi camera, then webcam 0, then the demo clip,
-    and says in one log line which it took."""
+    and says in one log line which it took.
+
+    Under systemd `auto` never takes the demo clip: a service that played it
+    would look alive while watching nothing, then exit 0 and stay stopped.
+    Without a camera it fails, and the unit restarts it until one appears.
+    """
     if config.name.strip() != "auto":
         return make_source(config, drm_preview).open()
     reasons = []
-    for candidate in ("picamera2", "0", "demo"):
+    candidates = ("picamera2", "0") if under_systemd() else ("picamera2", "0", "demo")
+    for candidate in candidates:
         try:
             candidate_config = config.model_copy(update={"name": candidate})
             source = make_source(candidate_config, drm_preview, retries=False).open()
@@ -89,4 +101,8 @@ def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
         else:
             log.info("source auto: using %s", source.description)
         return source
+    if under_systemd():
+        raise SourceError(
+            "no camera found (" + "; ".join(reasons) + "): connect one; the service retries"
+        )
     raise SourceError("no source could be opened: " + "; ".join(reasons))

@@ -12,13 +12,19 @@ STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp:
 
 
 class VideoSource(Source):
-    """A video file (every frame, in order) or a stream URL (live)."""
+    """A video file (every frame, in order) or a stream URL (live).
+
+    `loop`: a file starts again from its first frame when it ends, forever
+    (a kiosk's demo, a soak test); the frame index keeps counting.
+    """
 
     MAX_BAD_FRAMES = 25
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, loop: bool = False) -> None:
         super().__init__()
         self.location = str(location)
+        self.loop = loop
+        self.loops = 0  # how many times a looping file has started again
         self.live = self.location.lower().startswith(STREAM_PREFIXES)
         self.description = f"stream {self.location}" if self.live else f"video {self.location}"
         self._cap: cv2.VideoCapture | None = None
@@ -61,6 +67,11 @@ class VideoSource(Source):
             self._bad_in_a_row += 1
             if self._bad_in_a_row <= self.MAX_BAD_FRAMES:
                 raise FrameError(f"{self.description}: frame {self._position - 1} did not decode")
+        if self.loop and self._position:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._position = 0
+            self.loops += 1
+            return self._read()
         return None
 
     def _close(self) -> None:

@@ -1,4 +1,5 @@
 """`python -m benchmarks [--quick] [--clip PATH]`: throughput, latency and scaling.
+`python -m benchmarks --soak MINUTES`: the long run instead (see benchmarks/soak.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -31,7 +32,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, runners, viewers
+from benchmarks import components, runners, soak, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -335,6 +336,29 @@ def plots(results: dict, out: Path) -> list[Path]:
     return written
 
 
+def run_soak(args: argparse.Namespace, out: Path) -> int:
+    log.info("soak: %g minutes on %s, looping, paced like a camera", args.soak, args.clip)
+    result = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "model": components.model_facts(),
+        # A fresh process, so the memory measured is the pipeline's own.
+        **call_in_child(soak.soak, str(args.clip), args.soak),
+    }
+    (out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+    written = [out / "soak.json", soak.plot(result, out / "soak.png")]
+    first, last = result["first_10_percent"], result["last_10_percent"]
+    print(
+        f"{result['frames']:,} frames in {args.soak:g} min; RSS slope after warm-up "
+        f"{result['rss_mb']['slope_mb_per_hour']} MB/h ({result['rss_mb']['after_warmup']} -> "
+        f"{result['rss_mb']['end']} MB); FPS first/last 10 %: {first['fps']} / {last['fps']}; "
+        f"latency p99 first/last 10 %: {first['latency_ms']['p99']} / "
+        f"{last['latency_ms']['p99']} ms"
+    )
+    log.info("wrote %s", ", ".join(str(p) for p in written if p))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -345,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", type=Path, default=DEMO_CLIP, help="video to run on")
     parser.add_argument("--name", default=None, help="results folder name (default: host)")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead: run the pipeline this long on the looping clip, paced like a "
+        "camera, and report memory slope and first-vs-last FPS and latency",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
@@ -352,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or RESULTS_DIR / (args.name or socket.gethostname())
     out.mkdir(parents=True, exist_ok=True)
+    if args.soak:
+        return run_soak(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

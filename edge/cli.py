@@ -22,6 +22,9 @@ from typing import ClassVar
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+# FFmpeg's own lines ("Connection refused" per retry while a stream is down):
+# the pipeline says what happened, once.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from edge.config import ConfigError, RunConfig, load_config
 
@@ -193,7 +196,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _overrides(args))
     with ServiceNotifier() as service:
-        pipeline = Pipeline(config, on_result=service.on_result, on_stats=service.on_stats)
+        pipeline = Pipeline(
+            config,
+            on_result=service.on_result,
+            on_stats=service.on_stats,
+            on_waiting=service.on_waiting,
+        )
         pipeline.run()
     for what, path in (
         ("annotated video", config.output.record),

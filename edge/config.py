@@ -29,6 +29,11 @@ class SourceConfig(_Section):
     name: str = Field("auto", description="auto, demo, picamera2, a webcam index, a path or URL")
     realtime: bool = Field(False, description="pace a file at its FPS and drop, like a camera")
     loop: bool = Field(False, description="replay a video file forever")
+    wait: bool | None = Field(
+        None,
+        description="wait for a camera or stream that is missing at start or lost, forever; "
+        "default: yes as a service (under systemd), no otherwise",
+    )
     width: int = Field(640, ge=16)
     height: int = Field(480, ge=16)
     fps: float = Field(30.0, gt=0)

@@ -21,7 +21,6 @@ Run it with `emotion-edge run`, `python -m edge run` or `python edge/pipeline.py
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import signal
 import threading
@@ -36,8 +35,9 @@ from edge.overlay import annotate
 from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
 from edge.sinks.base import describe_os_error
 from edge.sinks.events import JsonLinesWriter, start_record
-from edge.sources import FrameError, Source, SourceError, SourceLost, open_source
+from edge.sources import FrameError, Source, SourceError, SourceLost, open_source, waits
 from edge.sources.base import Capture
+from edge.sources.waiting import Waiter
 from edge.stats import Stats, format_line
 from edge.tracking import Tracker
 
@@ -45,7 +45,6 @@ log = logging.getLogger("edge.pipeline")
 
 POLL_S = 0.2  # the longest any thread waits before looking at the stop event
 JOIN_DEADLINE_S = 1.5
-RECONNECT_BACKOFF_S = (0.5, 1, 2, 4, 8, 15)
 
 
 class PipelineError(RuntimeError):
@@ -72,6 +71,7 @@ class Pipeline:
         sinks: list[Sink] | None = None,
         on_stats: Callable[[dict], None] | None = None,
         on_result: Callable[[Result], None] | None = None,
+        on_waiting: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -79,6 +79,7 @@ class Pipeline:
         self.sinks = sinks
         self.on_stats = on_stats
         self.on_result = on_result
+        self.on_waiting = on_waiting
         self.stop_event = threading.Event()
         self.stats = Stats()
         self._errors: list[BaseException] = []
@@ -99,21 +100,30 @@ class Pipeline:
 
     # -- stages ---------------------------------------------------------------
 
+    def _waiter(self, network: bool) -> Waiter:
+        return Waiter(self.stop_event, self.on_waiting, network)
+
     def _reconnect(self, source: Source, reason: Exception) -> bool:
-        log.warning("%s; reopening", reason)
-        for delay in itertools.chain(
-            RECONNECT_BACKOFF_S, itertools.repeat(RECONNECT_BACKOFF_S[-1])
-        ):
-            if self.stop_event.wait(delay):
-                return False
-            try:
-                source.reopen()
-            except SourceError as exc:
-                log.warning("reopen failed (%s); next try in %.0f s", exc, delay)
-                continue
-            log.info("%s reopened", source.description)
-            return True
-        return False  # unreachable: the backoff repeats until a stop
+        """Reopen a lost live source, for as long as it takes; False if stopped."""
+        waiter = self._waiter(source.network)
+        return waiter.until(source.description, lambda: source.reopen() or True, str(reason))
+
+    def _open_source(self) -> Source | None:
+        """The configured source; a missing camera is waited for when the config
+        says so (as a service, by default). None: stopped while waiting."""
+        cfg = self.config
+        drm_preview = wants_drm_preview(cfg.output.display)
+        try:
+            return open_source(cfg.source, drm_preview=drm_preview)
+        except SourceError as exc:
+            if not waits(cfg.source):
+                raise
+            name = cfg.source.name.strip()
+            what = "a camera" if name in ("auto", "camera") else name
+            network = not (name in ("auto", "camera", "picamera2") or name.isdigit())
+            return self._waiter(network).until(
+                what, lambda: open_source(cfg.source, drm_preview=drm_preview), str(exc)
+            )
 
     def _capture(self, source: Source, slot: LatestSlot[Frame]) -> None:
         limits = self.config.run
@@ -317,9 +327,9 @@ class Pipeline:
         busy: set[str] = set()  # threads that outlived the join deadline
         with contextlib.ExitStack() as stack:
             self._install_signal_handlers(stack)
-            source = self.source or open_source(
-                cfg.source, drm_preview=wants_drm_preview(cfg.output.display)
-            )
+            source = self.source or self._open_source()
+            if source is None:  # stopped while waiting for the camera
+                return self.stats.snapshot(final=True)
             # A thread still running keeps what it uses: closing native
             # resources (a camera, an interpreter) under it can crash the process.
             stack.callback(lambda: "capture" in busy or source.close())

@@ -70,17 +70,21 @@ def watchdog_interval() -> float | None:
 class ServiceNotifier:
     """Connects a Pipeline to systemd: pass `on_result` and `on_stats` to it.
 
-    READY=1 after the first processed frame; WATCHDOG=1 every `interval`
-    seconds if frames were processed since the last ping; STATUS= with the
-    FPS and latency of each stats snapshot; STOPPING=1 from `stop()`.
+    READY=1 after the first processed frame, or once the pipeline waits for
+    its camera (it is up, and patient); WATCHDOG=1 every `interval` seconds if
+    frames were processed or the camera-waiting loop ticked since the last
+    ping; STATUS= with the FPS and latency of each stats snapshot, or what is
+    waited for and since when; STOPPING=1 from `stop()`.
     """
 
     def __init__(self, notifier: Notifier | None = None, interval: float | None = None):
         self.notifier = notifier or Notifier()
         self.interval = interval if interval is not None else watchdog_interval()
         self.processed = 0
+        self.waiting_ticks = 0
         self.ready = False
-        self._pinged_at = 0
+        self._pinged_at = (0, 0)
+        self._status = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -96,6 +100,17 @@ class ServiceNotifier:
             self.notifier.send("READY=1\nSTATUS=first frame processed")
         self.processed += 1
 
+    def on_waiting(self, status: str) -> None:
+        """Called at least once a second while the pipeline waits for its camera."""
+        if not self.ready:
+            self.ready = True
+            self.notifier.send(f"READY=1\nSTATUS={status}")
+            self._status = status
+        elif status != self._status:
+            self.notifier.send(f"STATUS={status}")
+            self._status = status
+        self.waiting_ticks += 1
+
     def on_stats(self, snapshot: dict) -> None:
         lat = snapshot["latency_ms"]
         self.notifier.send(
@@ -105,8 +120,9 @@ class ServiceNotifier:
 
     def _watchdog(self) -> None:
         while not self._stop.wait(self.interval):
-            if self.processed > self._pinged_at:
-                self._pinged_at = self.processed
+            progress = (self.processed, self.waiting_ticks)
+            if progress != self._pinged_at:  # a frame processed, or the waiting loop alive
+                self._pinged_at = progress
                 self.notifier.send("WATCHDOG=1")
             else:
                 log.warning(

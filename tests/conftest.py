@@ -6,10 +6,14 @@ MediaPipe, the real CLI in a subprocess.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -171,8 +175,6 @@ class FakePicamera2:
         assert self.started, "capture before start"
         self.calls.append("capture_request")
         self.frame += 1
-        import time
-
         metadata = {"SensorTimestamp": time.monotonic_ns() - 5_000_000, "FrameDuration": 33333}
         return FakeRequest(self, self._arrays(), metadata)
 
@@ -199,3 +201,108 @@ def fake_picamera2(monkeypatch):
     FakePicamera2.fail_open = None
     monkeypatch.setitem(sys.modules, "picamera2", module)
     return FakePicamera2
+
+
+# -- a real network camera: MJPEG over HTTP on loopback ---------------------------
+
+
+class MjpegCamera:
+    """An IP camera as most are: `GET /stream.mjpg` answers multipart JPEG frames
+    of the demo clip, looping, at `fps`. `start()` and `kill()` (which also drops
+    every open connection, as a camera losing power does) can be repeated, always
+    on the same port."""
+
+    def __init__(self, fps: float = 30.0) -> None:
+        cap = cv2.VideoCapture(str(DEMO_CLIP))
+        self.frames = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            self.frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+        cap.release()
+        self.fps = fps
+        with socket.socket() as probe:  # a free port, kept across restarts
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+        self.served = 0
+        self._server = None
+        self._alive = None
+
+    def start(self) -> None:
+        camera, alive = self, threading.Event()
+        alive.set()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                try:
+                    while alive.is_set():
+                        data = camera.frames[i % len(camera.frames)]
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                            + str(len(data)).encode()
+                            + b"\r\n\r\n"
+                            + data
+                            + b"\r\n"
+                        )
+                        camera.served += 1
+                        i += 1
+                        time.sleep(1 / camera.fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._alive = alive
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def kill(self) -> None:
+        if self._server is not None:
+            self._alive.clear()  # open streams end: the client sees the connection close
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def mjpeg_camera():
+    camera = MjpegCamera()
+    yield camera
+    camera.kill()
+
+
+# -- systemd's notification socket ------------------------------------------------
+
+
+@pytest.fixture
+def systemd_socket(tmp_path):
+    """A bound datagram socket, like systemd's $NOTIFY_SOCKET; yields (path, messages)."""
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(0.1)
+    messages: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def receive():
+        while not done.is_set():
+            try:
+                messages.append((time.monotonic(), server.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    yield path, messages
+    done.set()
+    thread.join()
+    server.close()

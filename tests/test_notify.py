@@ -1,41 +1,14 @@
 """sd_notify against a real Unix datagram socket standing in for systemd."""
 
-import socket
 import threading
 import time
 
-import pytest
 from test_pipeline import CollectSink, config
 
 from edge.engine import Pipeline
 from edge.notify import Notifier, ServiceNotifier, watchdog_interval
 from edge.sources.base import Source
 from edge.sources.video import VideoSource
-
-
-@pytest.fixture
-def systemd_socket(tmp_path):
-    """A bound datagram socket, like systemd's $NOTIFY_SOCKET; yields (path, messages)."""
-    path = str(tmp_path / "notify.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(path)
-    server.settimeout(0.1)
-    messages: list[tuple[float, str]] = []
-    done = threading.Event()
-
-    def receive():
-        while not done.is_set():
-            try:
-                messages.append((time.monotonic(), server.recv(4096).decode()))
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    yield path, messages
-    done.set()
-    thread.join()
-    server.close()
 
 
 def test_no_socket_means_no_op(monkeypatch):

@@ -101,15 +101,15 @@ class FlakySource(Source):
 
 
 def test_decode_errors_are_counted_and_lost_sources_reopened(caplog, monkeypatch):
-    monkeypatch.setattr("edge.engine.RECONNECT_BACKOFF_S", (0.05,))
+    monkeypatch.setattr("edge.sources.waiting.LOCAL_BACKOFF_S", (0.05,))
     caplog.set_level("INFO")
     source = FlakySource().open()
     sink = CollectSink()
     summary = Pipeline(config(run={"max_frames": 20}), source=source, sinks=[sink]).run()
     assert summary["decode_errors"] == 1
     assert source.reopened == 1
-    assert "stopped delivering frames; reopening" in caplog.text
-    assert "flaky camera reopened" in caplog.text
+    assert "flaky camera: flaky camera stopped delivering frames; waiting for it" in caplog.text
+    assert "flaky camera is back after" in caplog.text
     assert summary["frames_captured"] >= 15
 
 

@@ -55,7 +55,7 @@ def test_image_folder_skips_unreadable_files(tmp_path):
 
 
 def test_registry_names_valid_choices():
-    with pytest.raises(SourceError, match="auto, demo, picamera2"):
+    with pytest.raises(SourceError, match="auto, camera, demo, picamera2"):
         make_source(SourceConfig(name="no-such-thing"))
 
 
@@ -103,7 +103,7 @@ def test_auto_falls_back_to_the_demo_clip(caplog):
 
 def test_auto_never_plays_the_demo_clip_under_systemd(monkeypatch):
     monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
-    with pytest.raises(SourceError, match="no camera found .*the service retries"):
+    with pytest.raises(SourceError, match="no camera found .*: connect one"):
         open_source(SourceConfig(name="auto"))
 
 

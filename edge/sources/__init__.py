@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 NAMES = (
     "auto",
+    "camera",
     "demo",
     "picamera2",
     "<webcam index>",
@@ -71,6 +72,29 @@ def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool =
     raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
 
 
+CAMERAS = ("picamera2", "0")  # `camera`: the Pi camera, else the first webcam
+
+
+def is_live(config: SourceConfig) -> bool:
+    """A camera or a stream: something that can be absent now and present later."""
+    name = config.name.strip()
+    return (
+        name in ("auto", "camera", "picamera2")
+        or name.isdigit()
+        or name.lower().startswith(STREAM_PREFIXES)
+    )
+
+
+def waits(config: SourceConfig) -> bool:
+    """Whether a missing or lost camera is waited for: `[source] wait`, which
+    defaults to yes when running as a service. `auto` outside a service has the
+    demo clip to fall back on instead."""
+    wait = config.wait if config.wait is not None else under_systemd()
+    if config.name.strip() == "auto" and not under_systemd():
+        return False
+    return wait and is_live(config)
+
+
 def under_systemd() -> bool:
     """Running as a service (systemd sets NOTIFY_SOCKET for Type=notify units)."""
     return bool(os.environ.get("NOTIFY_SOCKET"))
@@ -84,10 +108,11 @@ def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
     would look alive while watching nothing, then exit 0 and stay stopped.
     Without a camera it fails, and the unit restarts it until one appears.
     """
-    if config.name.strip() != "auto":
-        return make_source(config, drm_preview).open()
+    name = config.name.strip()
+    if name not in ("auto", "camera"):
+        return make_source(config, drm_preview, retries=not waits(config)).open()
     reasons = []
-    candidates = ("picamera2", "0") if under_systemd() else ("picamera2", "0", "demo")
+    candidates = CAMERAS if name == "camera" or under_systemd() else (*CAMERAS, "demo")
     for candidate in candidates:
         try:
             candidate_config = config.model_copy(update={"name": candidate})
@@ -101,8 +126,6 @@ def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
         else:
             log.info("source auto: using %s", source.description)
         return source
-    if under_systemd():
-        raise SourceError(
-            "no camera found (" + "; ".join(reasons) + "): connect one; the service retries"
-        )
+    if name == "camera" or under_systemd():
+        raise SourceError("no camera found (" + "; ".join(reasons) + "): connect one")
     raise SourceError("no source could be opened: " + "; ".join(reasons))

@@ -39,6 +39,7 @@ class Source(Lifecycle):
     """
 
     live = False
+    network = False  # reached over a network: slower to come back, so waited for longer
     fps: float | None = None
     description = "source"
 

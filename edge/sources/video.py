@@ -9,6 +9,7 @@ import cv2
 from edge.sources.base import Capture, FrameError, Source, SourceError, SourceLost
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
+TIMEOUT_MS = 5000  # a stream that says nothing this long is lost
 
 
 class VideoSource(Source):
@@ -25,7 +26,7 @@ class VideoSource(Source):
         self.location = str(location)
         self.loop = loop
         self.loops = 0  # how many times a looping file has started again
-        self.live = self.location.lower().startswith(STREAM_PREFIXES)
+        self.live = self.network = self.location.lower().startswith(STREAM_PREFIXES)
         self.description = f"stream {self.location}" if self.live else f"video {self.location}"
         self._cap: cv2.VideoCapture | None = None
         self._frame_count = 0
@@ -35,7 +36,20 @@ class VideoSource(Source):
     def _open(self) -> None:
         if not self.live and not Path(self.location).is_file():
             raise SourceError(f"video file {self.location} not found: check the path")
-        cap = cv2.VideoCapture(self.location)
+        if self.live:
+            # Bounded opens and reads: a half-open stream cannot hang the capture thread.
+            cap = cv2.VideoCapture(
+                self.location,
+                cv2.CAP_FFMPEG,
+                [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                    TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                    TIMEOUT_MS,
+                ],
+            )
+        else:
+            cap = cv2.VideoCapture(self.location)
         if not cap.isOpened():
             cap.release()
             what = "stream" if self.live else "video file"

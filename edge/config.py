@@ -76,6 +76,13 @@ class OutputConfig(_Section):
     stats: str = ""
     stats_interval: float = Field(5.0, gt=0)
     overwrite: bool = False
+    rotate_mb: float = Field(
+        0.0, ge=0, description="start a new record/events/stats file past this size; 0: never"
+    )
+    keep_files: int = Field(10, ge=0, description="rotated files kept beside the current one")
+    min_free_mb: float = Field(
+        200.0, ge=0, description="recording pauses below this much free space; 0: never"
+    )
 
 
 class WebConfig(_Section):

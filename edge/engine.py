@@ -361,11 +361,13 @@ class Pipeline:
             self.active_sinks = list(sinks)
             stack.callback(setattr, self, "active_sinks", [])
             if cfg.output.stats:
-                self._stats_writer = JsonLinesWriter(cfg.output.stats, cfg.output.overwrite)
-                stack.callback(
-                    lambda: self._stats_writer and self._close_quietly(self._stats_writer)
+                output = cfg.output
+                self._stats_writer = JsonLinesWriter(
+                    output.stats, output.overwrite, output.rotate_mb, output.keep_files
                 )
-                self._write_stats(start_record(self.run_id, source=source.description))
+                stack.callback(self._close_stats)
+                self._stats_writer.header = start_record(self.run_id, source=source.description)
+                self._write_stats(self._stats_writer.header)
             log.info(
                 "running: source %s, detector %s, model %s (%s), sinks %s",
                 source.description,

@@ -19,6 +19,7 @@ import numpy as np
 from edge import __version__
 from edge.frames import Result
 from edge.sinks.base import Sink, SinkContext, SinkError, check_writable, describe_os_error
+from edge.sinks.rotation import rotate
 
 
 def start_record(run: str, **details: object) -> dict:
@@ -48,10 +49,19 @@ def is_ours(path: Path) -> bool:
 
 class JsonLinesWriter:
     """Writes JSON objects as lines to a file or stdout; flushes each line so
-    a `tail -f` or a reading process sees every frame as it happens."""
+    a `tail -f` or a reading process sees every frame as it happens.
 
-    def __init__(self, target: str, overwrite: bool = False) -> None:
+    With `max_mb`, a file past that size is rotated (`rotation.rotate`) and a
+    new one begun, starting with the `header` line (the run's start line), so
+    every file says which run it belongs to.
+    """
+
+    def __init__(
+        self, target: str, overwrite: bool = False, max_mb: float = 0.0, keep: int = 10
+    ) -> None:
         self.target = target
+        self.max_bytes, self.keep = int(max_mb * 1e6), keep
+        self.header: dict | None = None
         if target == "-":
             self._handle = sys.stdout
             return
@@ -81,6 +91,16 @@ class JsonLinesWriter:
     def write(self, obj: dict) -> None:
         self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
         self._handle.flush()
+        if self.max_bytes and self._handle.tell() >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        path = Path(self.target)
+        self._handle.close()
+        rotate(path, self.keep)
+        self._handle = path.open("w")
+        if self.header is not None:
+            self.write(self.header)
 
     def close(self) -> None:
         if self._handle is not sys.stdout:
@@ -102,6 +122,7 @@ class EventsSink(Sink):
         super().__init__()
         self.target, self.overwrite = target, overwrite
         self.run, self.details = run, details or {}
+        self.max_mb, self.keep = 0.0, 10
         self._writer: JsonLinesWriter | None = None
 
     @classmethod
@@ -109,16 +130,19 @@ class EventsSink(Sink):
         output = context.config.output
         if not output.events:
             return None
-        return cls(output.events, output.overwrite, context.run, context.run_details())
+        sink = cls(output.events, output.overwrite, context.run, context.run_details())
+        sink.max_mb, sink.keep = output.rotate_mb, output.keep_files
+        return sink
 
     @property
     def description(self) -> str:
         return f"events to {'stdout' if self.target == '-' else self.target}"
 
     def _open(self) -> None:
-        self._writer = JsonLinesWriter(self.target, self.overwrite)
+        self._writer = JsonLinesWriter(self.target, self.overwrite, self.max_mb, self.keep)
         if self.run:
-            self._writer.write(start_record(self.run, **self.details))
+            self._writer.header = start_record(self.run, **self.details)
+            self._writer.write(self._writer.header)
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
         event = result.to_event()

@@ -155,3 +155,18 @@ def test_picamera2_retries_a_busy_camera(fake_picamera2, monkeypatch, caplog):
     failures = iter([RuntimeError("busy")] * 10)
     with open_source(SourceConfig(name="auto")) as source:
         assert source.description != "picamera2"
+
+
+def test_picamera2_reopen_does_not_sleep_through_retries(fake_picamera2, monkeypatch):
+    """After a loss the pipeline's waiting loop retries (stop-aware), not the source."""
+    from edge.sources.picamera2 import Picamera2Source
+
+    monkeypatch.setattr(Picamera2Source, "RETRY_DELAYS_S", (30, 30))
+    source = make_source(SourceConfig(name="picamera2")).open()  # retries on first open
+    monkeypatch.setattr(
+        fake_picamera2, "__init__", lambda self, *a: (_ for _ in ()).throw(RuntimeError("busy"))
+    )
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="busy"):
+        source.reopen()
+    assert time.monotonic() - start < 5  # one try, not 60 s of sleeps under the lock

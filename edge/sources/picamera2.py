@@ -73,11 +73,16 @@ class Picamera2Source(Source):
             self.lores = (lores_width // 2 * 2, lores_height)
         self.drm_preview = drm_preview
         self.retries = retries
+        self._opened = False
         self.camera = None
 
     def _open(self) -> None:
         picamera2_module = _import_picamera2_module()
-        delays = self.RETRY_DELAYS_S if self.retries else ()
+        # Only the first open retries by itself: a reopen after a loss is retried
+        # by the pipeline's waiting loop, which watches the stop event and pings
+        # the watchdog, instead of sleeping here holding the lifecycle lock.
+        delays = self.RETRY_DELAYS_S if self.retries and not self._opened else ()
+        self._opened = True
         for attempt in range(len(delays) + 1):
             try:
                 self.camera = self._start(picamera2_module)

@@ -297,8 +297,8 @@ def test_decode_errors_in_a_photo_folder_are_skipped(tmp_path):
     (tmp_path / "b.png").write_bytes(b"junk")
     proc = run_cli("run", "--source", str(tmp_path), "--display", "none", "--events", "-")
     assert proc.returncode == 0, proc.stderr
-    events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [e["frame"] for e in events] == [0]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["type"] for e in lines] == ["start", "frame"] and lines[1]["frame"] == 0
     assert "1 undecodable" in proc.stderr
 
 

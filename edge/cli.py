@@ -38,6 +38,7 @@ RUN_OVERRIDES = {
     "source": "source.name",
     "realtime": "source.realtime",
     "loop": "source.loop",
+    "wait": "source.wait",
     "width": "source.width",
     "height": "source.height",
     "detector": "detector.name",
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="TOML config file; options below override it")
     run.add_argument(
         "--source",
-        help="auto, demo, picamera2, webcam index (0), video file, "
+        help="auto, camera, demo, picamera2, webcam index (0), video file, "
         "image or folder, rtsp/http URL (default auto)",
     )
     run.add_argument(
@@ -127,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="replay a video file forever (a kiosk demo; with --realtime, a soak test)",
+    )
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        default=None,
+        help="wait for a camera or stream that is missing or lost, forever "
+        "(the default as a service)",
     )
     run.add_argument("--width", type=int, help="camera width (default 640)")
     run.add_argument("--height", type=int, help="camera height (default 480)")

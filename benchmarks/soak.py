@@ -148,8 +148,9 @@ def plot(result: dict, path: Path) -> Path | None:
     ax.set_ylabel("resident memory, MB")
     slope = result["rss_mb"]["slope_mb_per_hour"]
     ax.set_title(
-        f"Soak: {result['frames']:,} frames in {result['minutes']:g} min; "
-        f"RSS slope {slope:+.2f} MB/h after warm-up"
+        f"Soak: {result['frames']:,} frames in {result['minutes']:g} min\n"
+        f"RSS slope after warm-up {slope:+.2f} MB/h",
+        fontsize=10,
     )
     ax.grid(alpha=0.3)
     low = max(0.0, samples[:, 1].min() - 50)

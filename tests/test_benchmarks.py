@@ -23,7 +23,7 @@ def shipped_model_sha256() -> str:
 
 def test_the_published_results_are_from_the_shipped_model():
     """The README's figures come from these files: a new model means a new run."""
-    for results_file in COMMITTED.glob("*/results.json"):
+    for results_file in [*COMMITTED.glob("*/results.json"), *COMMITTED.glob("*/soak.json")]:
         results = json.loads(results_file.read_text())
         assert results["model"].get("sha256") == shipped_model_sha256(), (
             f"{results_file} was measured with another model: rerun "
@@ -94,3 +94,25 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
     assert "from its metadata (not measured by this run)" in table
     for png in ("fps.png", "latency_vs_faces.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_a_short_soak_reports_memory_and_first_vs_last(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--soak", "0.25", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "soak.json").read_text())
+    assert result["model"]["sha256"] == shipped_model_sha256()
+    assert result["frames"] > 0 and result["samples"]
+    assert set(result["rss_mb"]) == {"after_warmup", "end", "max", "slope_mb_per_hour"}
+    for edge in ("first_10_percent", "last_10_percent"):
+        assert result[edge]["frames"] > 0 and set(result[edge]["latency_ms"]) == {
+            "p50", "p95", "p99"
+        }  # fmt: skip
+    assert (tmp_path / "soak.png").read_bytes()[:4] == b"\x89PNG"
+    assert "RSS slope after warm-up" in proc.stdout

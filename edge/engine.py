@@ -33,9 +33,17 @@ from edge.config import DetectorConfig, RunConfig
 from edge.frames import Closed, Frame, LatestSlot, Result
 from edge.overlay import annotate
 from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
-from edge.sinks.base import describe_os_error
+from edge.sinks.base import describe_failure
 from edge.sinks.events import JsonLinesWriter, start_record
-from edge.sources import FrameError, Source, SourceError, SourceLost, open_source, waits
+from edge.sources import (
+    FrameError,
+    Source,
+    SourceError,
+    SourceLost,
+    is_network,
+    open_source,
+    waits,
+)
 from edge.sources.base import Capture
 from edge.sources.waiting import Waiter
 from edge.stats import Stats, format_line
@@ -120,8 +128,7 @@ class Pipeline:
                 raise
             name = cfg.source.name.strip()
             what = "a camera" if name in ("auto", "camera") else name
-            network = not (name in ("auto", "camera", "picamera2") or name.isdigit())
-            return self._waiter(network).until(
+            return self._waiter(is_network(cfg.source)).until(
                 what, lambda: open_source(cfg.source, drm_preview=drm_preview), str(exc)
             )
 
@@ -169,9 +176,8 @@ class Pipeline:
                 )
                 index += 1
                 self.stats.captured_frame(capture_ms)
-                while not slot.put(frame, timeout=POLL_S):
-                    if self.stop_event.is_set():
-                        return
+                if not self._hand_over(slot, frame):
+                    return
         except Closed:
             pass
         finally:
@@ -197,22 +203,26 @@ class Pipeline:
                 faces = tracker.track(faces)
                 # Tracking takes microseconds; it counts as part of classifying.
                 stage_ms["classify"] += (time.perf_counter() - t0) * 1e3
-                result = Result(frame, faces, stage_ms)
-                while not outbox.put(result, timeout=POLL_S):
-                    if self.stop_event.is_set():
-                        return
+                if not self._hand_over(outbox, Result(frame, faces, stage_ms)):
+                    return
         except Closed:
             pass
         finally:
             outbox.close()
+
+    def _hand_over(self, slot: LatestSlot, item) -> bool:
+        """Put `item` in `slot`, waiting while it is full (offline); False on a stop."""
+        while not slot.put(item, timeout=POLL_S):
+            if self.stop_event.is_set():
+                return False
+        return True
 
     def _write(self, sink: Sink, sinks: list[Sink], result: Result, annotated) -> None:
         """One sink's write; an output error disables that sink, not the pipeline."""
         try:
             sink.write(result, annotated)
         except (OSError, SinkError) as exc:
-            cause = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
-            self._fail_output(sink.description, cause)
+            self._fail_output(sink.description, describe_failure(exc))
             sinks.remove(sink)
             self._close_quietly(sink, failed=True)
 
@@ -225,7 +235,7 @@ class Pipeline:
         try:
             resource.close()
         except (OSError, SinkError) as exc:
-            cause = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            cause = describe_failure(exc)
             if failed:
                 log.debug("closing %s failed too: %s", resource.description, cause)
             else:
@@ -291,7 +301,7 @@ class Pipeline:
             writer.write(record)
         except OSError as exc:
             self._stats_writer = None
-            self._fail_output(writer.description, describe_os_error(exc))
+            self._fail_output(writer.description, describe_failure(exc))
             self._close_quietly(writer, failed=True)
 
     def _close_stats(self) -> None:
@@ -354,7 +364,7 @@ class Pipeline:
                     sink.__enter__()
                 except OSError as exc:
                     raise SinkError(
-                        f"cannot open {sink.description}: {describe_os_error(exc)}; "
+                        f"cannot open {sink.description}: {describe_failure(exc)}; "
                         "choose a writable path"
                     ) from None
                 stack.callback(self._close_quietly, sink)

@@ -17,6 +17,19 @@ STAGES = {"capture", "detect", "classify", "render"}
 COMMITTED = ROOT / "benchmarks" / "results"
 
 
+def run_benchmarks(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    """`python -m benchmarks ARGS` in a subprocess; it must succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def shipped_model_sha256() -> str:
     return hashlib.sha256((ROOT / "models" / "emotion_int8.tflite").read_bytes()).hexdigest()
 
@@ -33,14 +46,7 @@ def test_the_published_results_are_from_the_shipped_model():
 
 @pytest.mark.slow
 def test_quick_benchmark_writes_complete_results(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_benchmarks("--quick", "--out", str(tmp_path), timeout=900)
     results = json.loads((tmp_path / "results.json").read_text())
     has_tf = importlib.util.find_spec("tensorflow") is not None
     configs = ["threaded", "sequential", "threaded_realtime"] + (["seed_style"] if has_tf else [])
@@ -98,14 +104,7 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_soak_reports_memory_and_first_vs_last(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--soak", "0.25", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_benchmarks("--soak", "0.25", "--out", str(tmp_path), timeout=300)
     result = json.loads((tmp_path / "soak.json").read_text())
     assert result["model"]["sha256"] == shipped_model_sha256()
     assert result["frames"] > 0 and result["samples"]

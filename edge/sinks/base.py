@@ -84,6 +84,11 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
     return f"{where} ({cause})" if where else cause
 
 
+def describe_failure(exc: Exception) -> str:
+    """An output error on one line: an OSError as file and cause, else its message."""
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
     """Refuse to replace a file the user has unless told to (`--overwrite`)."""
     if path.exists() and not overwrite:

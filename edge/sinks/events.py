@@ -117,12 +117,18 @@ class EventsSink(Sink):
     name = "events"
 
     def __init__(
-        self, target: str, overwrite: bool = False, run: str = "", details: dict | None = None
+        self,
+        target: str,
+        overwrite: bool = False,
+        run: str = "",
+        details: dict | None = None,
+        max_mb: float = 0.0,
+        keep: int = 10,
     ) -> None:
         super().__init__()
         self.target, self.overwrite = target, overwrite
         self.run, self.details = run, details or {}
-        self.max_mb, self.keep = 0.0, 10
+        self.max_mb, self.keep = max_mb, keep
         self._writer: JsonLinesWriter | None = None
 
     @classmethod
@@ -130,9 +136,14 @@ class EventsSink(Sink):
         output = context.config.output
         if not output.events:
             return None
-        sink = cls(output.events, output.overwrite, context.run, context.run_details())
-        sink.max_mb, sink.keep = output.rotate_mb, output.keep_files
-        return sink
+        return cls(
+            output.events,
+            output.overwrite,
+            context.run,
+            context.run_details(),
+            output.rotate_mb,
+            output.keep_files,
+        )
 
     @property
     def description(self) -> str:

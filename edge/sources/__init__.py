@@ -75,14 +75,15 @@ def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool =
 CAMERAS = ("picamera2", "0")  # `camera`: the Pi camera, else the first webcam
 
 
+def is_network(config: SourceConfig) -> bool:
+    """A stream URL: reached over a network, so slower to come back."""
+    return config.name.strip().lower().startswith(STREAM_PREFIXES)
+
+
 def is_live(config: SourceConfig) -> bool:
     """A camera or a stream: something that can be absent now and present later."""
     name = config.name.strip()
-    return (
-        name in ("auto", "camera", "picamera2")
-        or name.isdigit()
-        or name.lower().startswith(STREAM_PREFIXES)
-    )
+    return name in ("auto", "camera", "picamera2") or name.isdigit() or is_network(config)
 
 
 def waits(config: SourceConfig) -> bool:

@@ -52,8 +52,8 @@ class Waiter:
         since = time.monotonic()
         stamp = time.strftime("%H:%M:%S")
         status = f"waiting for {what} since {stamp}"
-        log.warning("%s: %s; waiting for it (retrying every %g s at most)", what, reason,
-                    self.backoff[-1])  # fmt: skip
+        most = self.backoff[-1]
+        log.warning("%s: %s; waiting for it (retrying every %g s at most)", what, reason, most)
         last_error = reason
         tries = 0
         while True:

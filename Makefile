@@ -6,20 +6,24 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip figure arm64-check clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip figure arm64-check constraints clean
+
+# The runtime versions a Raspberry Pi OS Bookworm install gets
+# (scripts/pin_constraints.py): the tests run against the set the Pi runs.
+CONSTRAINTS ?= constraints/pi-bookworm.txt
 
 # The Pi-side runtime only (no TensorFlow).
-$(VENV)/.edge-installed: pyproject.toml
+$(VENV)/.edge-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e . -c $(CONSTRAINTS)
 	touch $@
 
 # Runtime + training + test tools.
-$(VENV)/.dev-installed: pyproject.toml
+$(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,dev]' -c $(CONSTRAINTS)
 	touch $(VENV)/.edge-installed $@
 
 run: $(VENV)/.edge-installed
@@ -74,6 +78,11 @@ figure: $(VENV)/.edge-installed
 # Needs debootstrap, qemu-user-static and proot; the pre-release check.
 arm64-check:
 	scripts/arm64-check.sh
+
+# Re-resolve the Pi's tested dependency sets (constraints/pi-*.txt) from the
+# package index; then run `make test` and `make arm64-check` on the result.
+constraints: $(VENV)/.edge-installed
+	$(BIN)/python scripts/pin_constraints.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -70,7 +70,9 @@ class TrackingConfig(_Section):
 
 class OutputConfig(_Section):
     display: DisplayName = "auto"
-    fullscreen: bool = False
+    fullscreen: bool | None = Field(
+        None, description="unset: the Pi's HDMI preview fills the screen, a window does not"
+    )
     record: str = ""
     events: str = ""
     stats: str = ""

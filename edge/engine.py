@@ -39,6 +39,7 @@ from edge.sources import (
     FrameError,
     Source,
     SourceError,
+    SourceFailed,
     SourceLost,
     is_network,
     open_source,
@@ -121,16 +122,19 @@ class Pipeline:
         says so (as a service, by default). None: stopped while waiting."""
         cfg = self.config
         drm_preview = wants_drm_preview(cfg.output.display)
+        fullscreen = cfg.output.fullscreen is not False
+
+        def open_it() -> Source:
+            return open_source(cfg.source, drm_preview, fullscreen)
+
         try:
-            return open_source(cfg.source, drm_preview=drm_preview)
+            return open_it()
         except SourceError as exc:
             if not waits(cfg.source):
                 raise
             name = cfg.source.name.strip()
             what = "a camera" if name in ("auto", "camera") else name
-            return self._waiter(is_network(cfg.source)).until(
-                what, lambda: open_source(cfg.source, drm_preview=drm_preview), str(exc)
-            )
+            return self._waiter(is_network(cfg.source)).until(what, open_it, str(exc))
 
     def _capture(self, source: Source, slot: LatestSlot[Frame]) -> None:
         limits = self.config.run
@@ -158,7 +162,12 @@ class Pipeline:
                     index += 1
                     continue
                 except SourceLost as exc:
-                    if not self._reconnect(source, exc):
+                    try:
+                        if not self._reconnect(source, exc):
+                            break
+                    except SourceFailed as failed:
+                        self._errors.append(failed)  # the CLI says it in one line
+                        self.stop()
                         break
                     continue
                 if captured is None:
@@ -352,7 +361,7 @@ class Pipeline:
             if sinks is None:
                 context = SinkContext(
                     config=cfg,
-                    display=resolve_display(cfg.output.display, source),
+                    display=resolve_display(cfg.output.display, source, web=bool(cfg.web.listen)),
                     fps=source.fps or cfg.source.fps,
                     source=source,
                     stats=lambda: self.stats.snapshot(),

@@ -66,11 +66,22 @@ if [ ! -e "$ROOT/.bootstrapped" ]; then
   touch "$ROOT/.bootstrapped"
 fi
 
+# On a Pi, python3-picamera2 pulls in Debian's NumPy (1.24 on Bookworm) and
+# the venv sees it; Debian's archive has no picamera2, so take the NumPy
+# alone, and the install takes the path a Pi takes.
+echo "== Debian's python3-numpy, as python3-picamera2 pulls it in on a Pi"
+in_root apt-get install -y -q --no-install-recommends python3-numpy
+
 echo "== install.sh inside the arm64 root"
 rm -rf "$ROOT/src"
 mkdir -p "$ROOT/src"
-cp -r "$SRC/edge" "$SRC/models" "$SRC/assets" "$SRC/pyproject.toml" "$SRC/README.md" "$ROOT/src/"
+cp -r "$SRC/edge" "$SRC/models" "$SRC/assets" "$SRC/constraints" "$SRC/pyproject.toml" \
+  "$SRC/README.md" "$ROOT/src/"
 in_root /bin/bash /src/edge/systemd/install.sh --no-start
+
+echo "== resolved versions (system NumPy: $(in_root python3 -c 'import numpy; print(numpy.__version__)'))"
+in_root /opt/emotion-edge/venv/bin/python -m pip list --disable-pip-version-check |
+  grep -iE '^(numpy|opencv|mediapipe|ai-edge-litert|tflite|pydantic |aiohttp|ddsketch) '
 
 echo "== the pipeline on the demo clip, headless, under emulation"
 rm -f "$ROOT/tmp/arm64-events.jsonl"

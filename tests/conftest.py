@@ -14,10 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from pathlib import Path
 
 import cv2
+import fake_picamera2 as fake_picamera2_module
 import numpy as np
 import pytest
 
@@ -66,141 +66,13 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in errors[0], errors[0]
 
 
-# -- fake picamera2 -------------------------------------------------------------
-
-
-class FakeRequest:
-    """picamera2's CompletedRequest: make_array, get_metadata, release."""
-
-    def __init__(self, camera: FakePicamera2, arrays: dict[str, np.ndarray], metadata: dict):
-        self._camera, self._arrays, self._metadata = camera, arrays, metadata
-        self.released = False
-
-    def make_array(self, name: str = "main") -> np.ndarray:
-        assert not self.released, "make_array after release"
-        return self._arrays[name].copy()
-
-    def get_metadata(self) -> dict:
-        return dict(self._metadata)
-
-    def release(self) -> None:
-        assert not self.released, "request released twice"
-        self.released = True
-        self._camera.calls.append("release")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-
-class FakePicamera2:
-    """Mirrors the parts of picamera2.Picamera2 the project uses.
-
-    Frames are the demo clip's, scaled to the configured size, in the layout
-    picamera2 gives for format RGB888 (B, G, R order, as OpenCV expects).
-    """
-
-    instances: list[FakePicamera2] = []
-    fail_open: Exception | None = None
-
-    def __init__(self, camera_num: int = 0):
-        if FakePicamera2.fail_open is not None:
-            raise FakePicamera2.fail_open
-        self.calls: list[str] = ["__init__"]
-        self.config: dict | None = None
-        self.started = False
-        self.closed = False
-        self.frame = 0
-        self.overlay = None
-        self._cap = cv2.VideoCapture(str(DEMO_CLIP))
-        FakePicamera2.instances.append(self)
-
-    @staticmethod
-    def global_camera_info() -> list[dict]:
-        return [{"Model": "imx708", "Num": 0}]
-
-    def create_preview_configuration(self, main=None, lores=None, controls=None, **kwargs):
-        self.calls.append("create_preview_configuration")
-        main = {"size": (640, 480), "format": "XBGR8888", **(main or {})}
-        config = {"use_case": "preview", "main": main, "controls": controls or {}}
-        if lores is not None:
-            config["lores"] = {"format": "YUV420", **lores}
-        return config
-
-    def configure(self, config: dict) -> None:
-        assert not self.started, "configure while started"
-        self.calls.append("configure")
-        self.config = config
-
-    def start(self, config=None, show_preview=False) -> None:
-        assert self.config is not None, "start before configure"
-        self.calls.append("start")
-        self.started = True
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        ok, frame = self._cap.read()
-        if not ok:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, frame = self._cap.read()
-        main = self.config["main"]
-        width, height = main["size"]
-        image = cv2.resize(frame, (width, height))
-        if main["format"] in ("XBGR8888", "XRGB8888"):
-            image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-        arrays = {"main": image}
-        if "lores" in self.config:
-            lw, lh = self.config["lores"]["size"]
-            gray = cv2.cvtColor(cv2.resize(frame, (lw, lh)), cv2.COLOR_BGR2GRAY)
-            arrays["lores"] = np.vstack([gray, np.full((lh // 2, lw), 128, np.uint8)])
-        return arrays
-
-    def start_preview(self, preview=None, **kwargs) -> None:
-        assert not self.started, "picamera2 starts the preview before the camera"
-        self.calls.append(f"start_preview:{preview}")
-
-    def set_overlay(self, overlay) -> None:
-        if overlay is not None:
-            assert overlay.dtype == np.uint8 and overlay.ndim == 3 and overlay.shape[2] == 4
-        self.calls.append("set_overlay")
-        self.overlay = overlay
-
-    def capture_array(self, name: str = "main") -> np.ndarray:
-        assert self.started, "capture before start"
-        self.calls.append(f"capture_array:{name}")
-        return self._arrays()[name]
-
-    def capture_request(self) -> FakeRequest:
-        assert self.started, "capture before start"
-        self.calls.append("capture_request")
-        self.frame += 1
-        metadata = {"SensorTimestamp": time.monotonic_ns() - 5_000_000, "FrameDuration": 33333}
-        return FakeRequest(self, self._arrays(), metadata)
-
-    def captured_request(self):
-        return self.capture_request()
-
-    def stop(self) -> None:
-        self.calls.append("stop")
-        self.started = False
-
-    def close(self) -> None:
-        self.calls.append("close")
-        self.closed = True
-        self._cap.release()
+# -- fake picamera2 (tests/fake_picamera2.py) --------------------------------
 
 
 @pytest.fixture
 def fake_picamera2(monkeypatch):
     """A `picamera2` module with FakePicamera2 in sys.modules."""
-    module = types.ModuleType("picamera2")
-    module.Picamera2 = FakePicamera2
-    module.Preview = types.SimpleNamespace(DRM="DRM", QTGL="QTGL", NULL="NULL")
-    FakePicamera2.instances = []
-    FakePicamera2.fail_open = None
-    monkeypatch.setitem(sys.modules, "picamera2", module)
-    return FakePicamera2
+    return fake_picamera2_module.install(monkeypatch)
 
 
 # -- a real network camera: MJPEG over HTTP on loopback ---------------------------
@@ -306,3 +178,33 @@ def systemd_socket(tmp_path):
     done.set()
     thread.join()
     server.close()
+
+
+@pytest.fixture
+def fake_screen(tmp_path, monkeypatch):
+    """The kernel's view of the screens, in folders: call it with what is plugged in.
+
+    `fake_screen(connected=True, compositor=None)` lays out /sys/class/drm
+    (card1 with an HDMI connector, its status and preferred mode) and /proc
+    (one process, named `compositor` when given) as a Pi shows them.
+    """
+    import edge.screen
+
+    def make(connected: bool = True, compositor: str | None = None, mode: str = "1920x1080"):
+        sys_drm, proc = tmp_path / "sys-class-drm", tmp_path / "proc"
+        connector = sys_drm / "card1-HDMI-A-1"
+        connector.mkdir(parents=True, exist_ok=True)
+        (sys_drm / "card1").mkdir(exist_ok=True)
+        (connector / "status").write_text("connected\n" if connected else "disconnected\n")
+        (connector / "modes").write_text(f"{mode}\n1280x720\n" if connected else "")
+        (proc / "1").mkdir(parents=True, exist_ok=True)
+        (proc / "1" / "comm").write_text("systemd\n")
+        if compositor:
+            (proc / "812").mkdir(exist_ok=True)
+            (proc / "812" / "comm").write_text(f"{compositor}\n")
+        monkeypatch.setattr(edge.screen, "SYS_DRM", sys_drm)
+        monkeypatch.setattr(edge.screen, "PROC", proc)
+        monkeypatch.delenv("DISPLAY", raising=False)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+    return make

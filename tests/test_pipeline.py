@@ -2,10 +2,12 @@
 
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
-from conftest import DEMO_CLIP, FakePicamera2, demo_truth
+from conftest import DEMO_CLIP, demo_truth
+from fake_picamera2 import FakePicamera2
 
 from edge.config import RunConfig
 from edge.engine import Pipeline
@@ -167,8 +169,9 @@ def test_a_bug_in_a_stage_stops_the_pipeline_with_an_error():
         Pipeline(config(source={"name": "demo"}), sinks=[BrokenSink()]).run()
 
 
-def test_drm_display_on_the_fake_pi_camera(fake_picamera2, monkeypatch):
+def test_drm_display_on_the_fake_pi_camera(fake_picamera2, fake_screen, monkeypatch):
     """Console Pi: DRM preview before start, detection on lores, RGBA overlay on top."""
+    fake_screen(connected=True)
     sink = CollectSink()
     pipeline = Pipeline(
         config(source={"name": "picamera2"}, output={"display": "drm"}, run={"max_frames": 45}),
@@ -203,7 +206,11 @@ def test_drm_overlay_is_redrawn_only_when_it_changes(fake_picamera2):
     from edge.sinks.drm import DrmSink
 
     camera = fake_picamera2()
-    sink = DrmSink(camera, (640, 480), hud_interval_s=60)
+    camera.start_preview("DRM")
+    camera.configure(camera.create_preview_configuration())
+    camera.start()
+    camera.capture_request(wait=1).release()  # the preview has shown a frame
+    sink = DrmSink(types.SimpleNamespace(camera=camera), (640, 480), hud_interval_s=60)
     face = Face((100, 100, 200, 200), 0.9, "happy", 0.8, {"happy": 0.8}, 1)
     frame = Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0)
     with sink:
@@ -220,7 +227,8 @@ def test_drm_overlay_is_redrawn_only_when_it_changes(fake_picamera2):
         assert sink.updates == 2
 
 
-def test_drm_display_needs_the_pi_camera():
+def test_drm_display_needs_the_pi_camera(fake_screen):
+    fake_screen(connected=True)
     from edge.sinks import SinkError
 
     with pytest.raises(SinkError, match="--source picamera2"):

@@ -8,9 +8,9 @@ under `edge/sinks/` and one line in `SINKS`; the pipeline sees only `Sink`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import get_args
 
+from edge import screen
 from edge.config import DisplayName
 from edge.registry import Registry
 from edge.sinks.base import Sink, SinkContext, SinkError
@@ -51,27 +51,48 @@ __all__ = [
 
 
 def drm_console() -> bool:
-    """A console with a DRM/KMS device and no desktop: HDMI through the DRM preview."""
+    """A console with a connected screen that nothing else holds: HDMI through DRM."""
     from edge.sinks.window import display_available
 
-    return not display_available() and any(Path("/dev/dri").glob("card*"))
+    return not display_available() and screen.drm_unavailable() is None
 
 
 def wants_drm_preview(display: str) -> bool:
-    """Whether the Pi camera should start its DRM preview for this display choice."""
-    return display == "drm" or (display == "auto" and drm_console())
+    """Whether the Pi camera should start its DRM preview for this display choice.
+
+    `display = "drm"` where DRM cannot work is refused here, before the camera
+    starts, with the reason: otherwise picamera2's frame thread dies on the
+    first frame and the capture waits forever.
+    """
+    if display == "drm":
+        if reason := screen.drm_unavailable():
+            raise SinkError(
+                f"--display drm: {reason}; use --display window from the desktop session, "
+                "or --display none and watch on the web page (--web PORT)"
+            )
+        return True
+    return display == "auto" and drm_console()
 
 
-def resolve_display(display: str, source: Source | None = None) -> str:
+def resolve_display(display: str, source: Source | None = None, web: bool = False) -> str:
     """`auto` made concrete: a window under a desktop session, the DRM overlay
-    when the Pi camera shows its DRM preview (a console-only Pi), else none."""
+    when the Pi camera shows its DRM preview (a console with a screen), else
+    none, with one line saying why and where to watch instead."""
     if display != "auto":
         return display
     from edge.sinks.window import display_available
 
     drm = getattr(source, "drm_preview", False) and getattr(source, "camera", None) is not None
-    display = "window" if display_available() else "drm" if drm else "none"
-    log.info("display auto: %s", {"none": "none (headless)"}.get(display, display))
+    if display_available():
+        display = "window"
+    elif drm:
+        display = "drm"
+    else:
+        reason = screen.drm_unavailable() or "the source is not the Pi camera"
+        watch = "the web page shows the video" if web else "add --web PORT to watch in a browser"
+        log.info("display auto: none (headless: no desktop session; %s); %s", reason, watch)
+        return "none"
+    log.info("display auto: %s", display)
     return display
 
 

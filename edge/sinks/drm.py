@@ -5,11 +5,19 @@ copy; this sink only draws boxes, labels and the HUD into a transparent RGBA
 image and hands it to `Picamera2.set_overlay`, and only when something
 changed (a face, a label, or the HUD once a second), since each overlay
 update is a full-size copy on the Pi.
+
+The sink follows the source, not one camera object: after a reopen the Pi
+camera is a new `Picamera2` with a new preview. picamera2 refuses an
+overlay until that preview runs ("No preview specified", "must be started"):
+those frames go without one. An output with no overlay plane (a Pi 5's DSI,
+DPI or composite output) keeps the camera picture and loses the labels, with
+one warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Self
 
@@ -21,18 +29,25 @@ from edge.overlay import draw_faces, draw_hud
 from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.stats import RateMeter
 
+log = logging.getLogger(__name__)
+
+# picamera2's words for "no preview to draw on yet" (picamera2.py, previews/drm_preview.py).
+NOT_YET = ("No preview specified", "must be started", "must be configured")
+
 
 class DrmSink(Sink):
     name = "drm"
 
-    def __init__(self, camera, size: tuple[int, int], hud_interval_s: float = 1.0) -> None:
+    def __init__(self, source, size: tuple[int, int], hud_interval_s: float = 1.0) -> None:
         super().__init__()
-        self.camera = camera
+        self.source = source  # anything with a `camera` attribute: the Pi camera source
         self.size = size
         self.hud_interval_s = hud_interval_s
         self.rate = RateMeter()
         self._shown: tuple | None = None
         self._hud_at = 0.0
+        self._camera = None  # the camera the current overlay is on
+        self.overlay_supported = True
         self.updates = 0
 
     @classmethod
@@ -45,7 +60,7 @@ class DrmSink(Sink):
                 "--display drm shows the Pi camera's own preview: use it with --source "
                 "picamera2 (or auto on a Pi), or use --display window / none"
             )
-        return cls(source.camera, source.size)
+        return cls(source, source.size)
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
         now = time.monotonic()
@@ -54,6 +69,11 @@ class DrmSink(Sink):
         faces = tuple(
             (tuple(v // 8 for v in f.box), f.label, round(f.confidence * 20)) for f in result.faces
         )
+        camera = self.source.camera
+        if camera is None or not self.overlay_supported:
+            return  # mid-reopen, or a screen without an overlay plane
+        if camera is not self._camera:
+            self._shown = None  # a new camera starts with no overlay: draw it again
         if faces == self._shown and now - self._hud_at < self.hud_interval_s:
             return
         width, height = self.size
@@ -63,11 +83,24 @@ class DrmSink(Sink):
         # Opaque where something was drawn, transparent elsewhere; RGBA order.
         alpha = np.where(canvas.any(axis=2), 255, 0).astype(np.uint8)
         overlay = np.dstack([cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB), alpha])
-        self.camera.set_overlay(overlay)
-        self._shown, self._hud_at = faces, now
+        try:
+            camera.set_overlay(overlay)
+        except RuntimeError as exc:
+            if any(words in str(exc) for words in NOT_YET):
+                return  # its preview has not shown a frame yet; the next one will do
+            if "overlay" not in str(exc).lower():
+                raise
+            self.overlay_supported = False
+            log.warning(
+                "this screen has no overlay plane (%s): the camera picture shows without "
+                "labels; the web page (--web PORT) shows them",
+                exc,
+            )
+            return
+        self._shown, self._hud_at, self._camera = faces, now, camera
         self.updates += 1
 
     def _close(self) -> None:
         # The camera may already be closed; nothing is left to clear then.
         with contextlib.suppress(Exception):
-            self.camera.set_overlay(None)
+            self.source.camera.set_overlay(None)

@@ -39,7 +39,7 @@ class WindowSink(Sink):
     @classmethod
     def from_config(cls, context: SinkContext) -> Self | None:
         output = context.config.output
-        return cls(output.fullscreen) if context.display == "window" else None
+        return cls(bool(output.fullscreen)) if context.display == "window" else None
 
     def _open(self) -> None:
         # opencv-python's bundled Qt ships no fonts; point it at the system's

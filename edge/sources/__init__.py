@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from edge.config import DEMO_CLIP, SourceConfig
-from edge.sources.base import FrameError, Source, SourceError, SourceLost
+from edge.sources.base import FrameError, Source, SourceError, SourceFailed, SourceLost
 from edge.sources.images import IMAGE_SUFFIXES, ImageSource
 from edge.sources.video import STREAM_PREFIXES, VideoSource
 
@@ -24,7 +24,15 @@ NAMES = (
     "<rtsp/http URL>",
 )
 
-__all__ = ["FrameError", "Source", "SourceError", "SourceLost", "make_source", "open_source"]
+__all__ = [
+    "FrameError",
+    "Source",
+    "SourceError",
+    "SourceFailed",
+    "SourceLost",
+    "make_source",
+    "open_source",
+]
 
 
 def _webcam(index: int, config: SourceConfig) -> Source:
@@ -33,20 +41,34 @@ def _webcam(index: int, config: SourceConfig) -> Source:
     return WebcamSource(index, config.width, config.height, config.fps)
 
 
-def _picamera2(config: SourceConfig, drm_preview: bool, retries: bool) -> Source:
+def _picamera2(
+    config: SourceConfig, drm_preview: bool, retries: bool, preview_fullscreen: bool
+) -> Source:
     from edge.sources.picamera2 import Picamera2Source
 
     return Picamera2Source(
-        config.width, config.height, config.fps, config.lores_width, drm_preview, retries
+        config.width,
+        config.height,
+        config.fps,
+        config.lores_width,
+        drm_preview,
+        retries,
+        preview_fullscreen,
     )
 
 
-def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool = True) -> Source:
+def make_source(
+    config: SourceConfig,
+    drm_preview: bool = False,
+    retries: bool = True,
+    preview_fullscreen: bool = True,
+) -> Source:
     """The (unopened) source named by `config.name`; `auto` is resolved by `open_source`.
 
     `drm_preview`: the Pi camera also shows itself on HDMI (the DRM sink's
-    base); other sources ignore it. `retries`: the Pi camera waits for a busy
-    or late camera instead of failing at once.
+    base), filling the screen or at the camera's size (`preview_fullscreen`);
+    other sources ignore both. `retries`: the Pi camera waits for a busy or
+    late camera instead of failing at once.
     """
     name = config.name.strip()
     if name == "demo":
@@ -57,7 +79,7 @@ def make_source(config: SourceConfig, drm_preview: bool = False, retries: bool =
             )
         return VideoSource(DEMO_CLIP, loop=config.loop)
     if name == "picamera2":
-        return _picamera2(config, drm_preview, retries)
+        return _picamera2(config, drm_preview, retries, preview_fullscreen)
     if name.isdigit():
         return _webcam(int(name), config)
     if name.lower().startswith(STREAM_PREFIXES):
@@ -101,7 +123,9 @@ def under_systemd() -> bool:
     return bool(os.environ.get("NOTIFY_SOCKET"))
 
 
-def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
+def open_source(
+    config: SourceConfig, drm_preview: bool = False, preview_fullscreen: bool = True
+) -> Source:
     """The named source, opened. `auto` tries the Pi camera, then webcam 0, then the demo clip,
     and says in one log line which it took.
 
@@ -111,13 +135,15 @@ def open_source(config: SourceConfig, drm_preview: bool = False) -> Source:
     """
     name = config.name.strip()
     if name not in ("auto", "camera"):
-        return make_source(config, drm_preview, retries=not waits(config)).open()
+        return make_source(
+            config, drm_preview, retries=not waits(config), preview_fullscreen=preview_fullscreen
+        ).open()
     reasons = []
     candidates = CAMERAS if name == "camera" or under_systemd() else (*CAMERAS, "demo")
     for candidate in candidates:
         try:
             candidate_config = config.model_copy(update={"name": candidate})
-            source = make_source(candidate_config, drm_preview, retries=False).open()
+            source = make_source(candidate_config, drm_preview, False, preview_fullscreen).open()
         except SourceError as exc:
             reasons.append(f"{candidate}: {exc}")
             continue

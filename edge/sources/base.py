@@ -27,6 +27,11 @@ class SourceLost(RuntimeError):
     """A live source stopped delivering (unplugged camera, dropped stream)."""
 
 
+class SourceFailed(RuntimeError):
+    """A source that cannot recover in this process (a camera stack stuck in
+    native code): the pipeline stops with an error, and a service restarts."""
+
+
 class FrameError(RuntimeError):
     """One frame could not be decoded; the source goes on."""
 

@@ -3,19 +3,47 @@
 picamera2 is imported only when this source is opened: it exists only on a
 Pi (Raspberry Pi OS's python3-picamera2), and the rest of the package must
 import and test anywhere.
+
+What picamera2 does that shapes this file (file names from its repository):
+- `capture_request()` waits forever by default (`picamera2.py`,
+  `dispatch_functions`); a number for `wait` bounds it and raises
+  `TimeoutError`. Every capture here is bounded, so a stall becomes
+  `SourceLost` and the pipeline's reopen runs instead of a silent hang.
+- Frames are delivered by a thread (`previews/null_preview.py`), which dies
+  for good when its preview raises, as the DRM preview does on a screen it
+  cannot use. `stop()` then dispatches to that dead thread and waits forever,
+  so closing is bounded too; a camera that cannot be closed ends the process
+  (`SourceFailed`), and systemd starts a fresh one.
+- `Picamera2()` opens a notification pipe before the camera, and `close()`
+  returns early for a camera that never opened, leaking a descriptor per
+  failed open; a camera waited for all night would run out. Failed opens are
+  cleaned up here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
 
-from edge.sources.base import Capture, Source, SourceError, SourceLost
+from edge.screen import preview_window
+from edge.sources.base import Capture, Source, SourceError, SourceFailed, SourceLost
 
 log = logging.getLogger(__name__)
 
+# A frame comes every 1/12 s at worst (picamera2's preview configuration caps
+# the frame duration at 83 ms); 3 s without one is a stall, not a dark room.
+CAPTURE_TIMEOUT_S = 3.0
+# A healthy close takes tens of milliseconds; past this it is waiting on a dead thread.
+CLOSE_DEADLINE_S = 3.0
+
 
 def _import_picamera2_module():
+    # libcamera prints INFO and WARN lines of its own around ours; errors stay.
+    os.environ.setdefault("LIBCAMERA_LOG_LEVELS", "*:ERROR")
+    logging.getLogger("picamera2").setLevel(logging.WARNING)
     try:
         import picamera2
     except ImportError:
@@ -23,20 +51,89 @@ def _import_picamera2_module():
             "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install "
             "python3-picamera2` and create the venv with --system-site-packages"
         ) from None
+    except ValueError as exc:
+        if "size changed" not in str(exc) and "numpy" not in str(exc).lower():
+            raise
+        # Pi OS's python3-simplejpeg (which picamera2 imports) is compiled
+        # against the system's NumPy; a NumPy of another major version in the
+        # venv cannot load it (picamera2 issues #1088, #1211).
+        import numpy
+
+        raise SourceError(
+            f"picamera2 cannot load with NumPy {numpy.__version__} in this venv ({exc}): "
+            "Pi OS builds it for its own NumPy; reinstall with the tested set: "
+            "`pip install -c constraints/pi-bookworm.txt -e .` (Bookworm; pi-trixie.txt "
+            "on Trixie) or `sudo edge/systemd/install.sh`"
+        ) from None
     return picamera2
 
 
 def sensor_time(metadata: dict) -> float | None:
-    """The frame's SensorTimestamp (ns, CLOCK_MONOTONIC) in monotonic seconds.
+    """When the frame's exposure began, in monotonic seconds.
 
-    None when missing or implausible (more than 5 s away from now), so a
-    driver with another clock cannot produce absurd latencies.
+    libcamera's SensorTimestamp (CLOCK_MONOTONIC, ns) marks the start of the
+    readout, about the end of the exposure; picamera2 subtracts ExposureTime
+    (us) for the start (`wait_for_timestamp_`), and so does this, so
+    end-to-end latency runs from light to label. None when missing or
+    implausible (more than 5 s from now), so a driver with another clock
+    cannot produce absurd latencies.
     """
     ns = metadata.get("SensorTimestamp") if metadata else None
     if not ns:
         return None
-    t = ns / 1e9
+    t = (ns - 1000 * (metadata.get("ExposureTime") or 0)) / 1e9
     return t if abs(time.monotonic() - t) < 5.0 else None
+
+
+def describe_open_failure(exc: BaseException) -> str:
+    """What went wrong opening the camera, and the fix, from picamera2's error.
+
+    picamera2 wraps what failed in "Camera __init__ sequence did not
+    complete", so the cause is looked for along the exception's context.
+    """
+    causes = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 5:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, PermissionError):
+            path = cause.filename or "the camera's devices"
+            group = "render" if "renderD" in str(path) else "video"
+            return (
+                f"permission denied on {path}: add the user to the {group} group "
+                f"(sudo usermod -aG {group} $USER, then log in again; the service has it)"
+            )
+    text = " / ".join(dict.fromkeys(str(c) or type(c).__name__ for c in causes))
+    if "busy" in text.lower() or "acquire" in text.lower() or "did not complete" in text:
+        return (
+            f"the Pi camera did not open ({text}): another program may hold it "
+            "(rpicam-hello, rpicam-vid, another emotion-edge): stop it"
+        )
+    return f"the Pi camera did not open ({text})"
+
+
+def _construct(picamera2_module):
+    """`Picamera2()`, without the descriptor a failed one leaks."""
+    cls = picamera2_module.Picamera2
+    camera = cls.__new__(cls)
+    try:
+        camera.__init__()
+    except BaseException:
+        # The pipe from `__init__` that `close()` skips for a camera that never opened.
+        with contextlib.suppress(Exception):
+            camera.notifymeread.close()
+        with contextlib.suppress(Exception):
+            os.close(camera.notifyme_w)
+        camera.close = lambda: None  # so __del__ cannot close them a second time
+        raise
+    return camera
+
+
+def frame_thread_alive(camera) -> bool:
+    """Whether picamera2's frame-delivering thread still runs (True if unknown)."""
+    thread = getattr(getattr(camera, "_preview", None), "thread", None)
+    return thread is None or thread.is_alive()
 
 
 class Picamera2Source(Source):
@@ -45,8 +142,9 @@ class Picamera2Source(Source):
     are detected on, as picamera2's own face-detection examples do.
 
     `drm_preview` shows the main stream on HDMI through picamera2's DRM
-    preview (no desktop, no CPU copy); the DRM sink draws the labels on top
-    with `set_overlay`. `retries` reopens a busy or not yet present camera with
+    preview (no desktop, no CPU copy), filling the screen unless
+    `preview_fullscreen` is off; the DRM sink draws the labels on top with
+    `set_overlay`. `retries` reopens a busy or not yet present camera with
     backoff (at boot, or while another program releases it).
     """
 
@@ -62,6 +160,7 @@ class Picamera2Source(Source):
         lores_width: int = 320,
         drm_preview: bool = False,
         retries: bool = False,
+        preview_fullscreen: bool = True,
     ):
         super().__init__()
         self.size = (width, height)
@@ -72,6 +171,7 @@ class Picamera2Source(Source):
             lores_height = round(height * lores_width / width / 2) * 2
             self.lores = (lores_width // 2 * 2, lores_height)
         self.drm_preview = drm_preview
+        self.preview_fullscreen = preview_fullscreen
         self.retries = retries
         self._opened = False
         self.camera = None
@@ -94,15 +194,21 @@ class Picamera2Source(Source):
                 time.sleep(delays[attempt])
 
     def _start(self, picamera2_module):
+        # Older picamera2 raises IndexError for a missing camera, newer a
+        # RuntimeError that says nothing; libcamera's list says it plainly.
         try:
-            camera = picamera2_module.Picamera2()
-        except (IndexError, RuntimeError) as exc:
-            # picamera2 raises IndexError when no camera is attached and
-            # RuntimeError when another process holds it.
+            cameras = picamera2_module.Picamera2.global_camera_info()
+        except Exception as exc:
+            raise SourceError(describe_open_failure(exc)) from None
+        if not cameras:
             raise SourceError(
-                f"no usable Pi camera ({exc or type(exc).__name__}): check the ribbon cable "
-                "and that no other program (rpicam-hello, another service) holds the camera"
-            ) from None
+                "no Pi camera detected (libcamera lists none): check the ribbon cable and "
+                "its orientation, then `rpicam-hello --list-cameras`"
+            )
+        try:
+            camera = _construct(picamera2_module)
+        except Exception as exc:
+            raise SourceError(describe_open_failure(exc)) from None
         try:
             streams = {"main": {"size": self.size, "format": "RGB888"}}
             if self.lores is not None:
@@ -113,23 +219,50 @@ class Picamera2Source(Source):
             )
             camera.configure(config)
             if self.drm_preview:  # the preview starts before the camera
-                camera.start_preview(picamera2_module.Preview.DRM)
+                window = preview_window(self.size, self.preview_fullscreen)
+                place = (
+                    dict(zip(("x", "y", "width", "height"), window, strict=True)) if window else {}
+                )
+                camera.start_preview(picamera2_module.Preview.DRM, **place)
             camera.start()
         except Exception as exc:
-            camera.close()
-            raise SourceError(f"Pi camera did not start: {exc}") from None
+            self._close_bounded(camera)
+            raise SourceError(
+                describe_open_failure(exc).replace("did not open", "did not start")
+            ) from None
         return camera
 
     def _read(self) -> Capture | None:
+        camera = self.camera
         try:
-            request = self.camera.capture_request()
+            request = camera.capture_request(wait=CAPTURE_TIMEOUT_S)
+        except TimeoutError:
+            # The pending capture job would otherwise take the next frame.
+            with contextlib.suppress(Exception):
+                camera.cancel_all_and_flush()
+            why = (
+                "picamera2's frame thread stopped"
+                + (
+                    " (the HDMI preview failed: was the screen unplugged?)"
+                    if self.drm_preview
+                    else ""
+                )
+                if not frame_thread_alive(camera)
+                else "the camera stalled"
+            )
+            raise SourceLost(
+                f"no frame from the Pi camera in {CAPTURE_TIMEOUT_S:g} s: {why}"
+            ) from None
         except Exception as exc:
             raise SourceLost(f"picamera2 stopped delivering frames: {exc}") from None
         try:
             image = request.make_array("main")
             gray = None
             if self.lores is not None:
-                width, height = self.lores
+                # YUV420 rows are padded to the stride, and libcamera may adjust
+                # the size asked for: slice with what the camera was configured to.
+                config = getattr(request, "config", None) or {}
+                width, height = (config.get("lores") or {}).get("size", self.lores)
                 gray = request.make_array("lores")[:height, :width]  # the Y plane
             metadata = request.get_metadata()
         finally:
@@ -137,9 +270,38 @@ class Picamera2Source(Source):
         return Capture(image, sensor_time(metadata), gray)
 
     def _close(self) -> None:
-        if self.camera is not None:
+        camera, self.camera = self.camera, None
+        if camera is not None:
+            self._close_bounded(camera)
+
+    def _close_bounded(self, camera) -> None:
+        """Stop and close the camera, or give up on this process after CLOSE_DEADLINE_S."""
+        failure: list[BaseException] = []
+
+        def close() -> None:
             try:
-                self.camera.stop()
+                if not frame_thread_alive(camera):
+                    # stop() would hand itself to the dead thread and wait forever;
+                    # with no loop running, this thread may stop the camera itself.
+                    camera.stop_()
+                else:
+                    camera.stop()
+            except Exception as exc:
+                failure.append(exc)
             finally:
-                self.camera.close()
-                self.camera = None
+                try:
+                    camera.close()
+                except Exception as exc:
+                    failure.append(exc)
+
+        closer = threading.Thread(target=close, name="picamera2-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_DEADLINE_S)
+        if closer.is_alive():
+            raise SourceFailed(
+                f"the Pi camera did not close within {CLOSE_DEADLINE_S:g} s (picamera2 is "
+                "stuck); it cannot be reopened in this process: exiting, so that the "
+                "service restarts with a fresh camera"
+            )
+        if failure:
+            log.debug("closing the Pi camera: %s", failure[0])

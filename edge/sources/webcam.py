@@ -11,13 +11,13 @@ def quietly_open(index: int) -> cv2.VideoCapture:
     """Open a camera with OpenCV's own logging off: where there is no camera,
     each backend it tries logs an ERROR of its own ("Camera index out of
     range"), and the one line the user needs is ours."""
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    # cv2.getLogLevel/setLogLevel exist in OpenCV 4 (the Pi's) and 5; 0 is silent.
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)
     try:
         return cv2.VideoCapture(index)
     finally:
-        logging.setLogLevel(level)
+        cv2.setLogLevel(level)
 
 
 class WebcamSource(Source):

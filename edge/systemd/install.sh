@@ -20,6 +20,8 @@ set -euo pipefail
 SERVICE=emotion-edge
 APP_USER=emotion-edge
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The interpreter the venv is made from: the system's, which sees python3-picamera2.
+PYTHON=${PYTHON:-python3}
 ROOT=""
 DRY_RUN=0
 UNINSTALL=0
@@ -132,22 +134,39 @@ copy_app() {
   # A fresh copy of what the service runs, swapped in whole.
   run rm -rf "$APP.new"
   run mkdir -p "$APP.new"
-  run cp -r "$SRC/edge" "$SRC/models" "$SRC/assets" "$SRC/pyproject.toml" "$SRC/README.md" \
-    "$APP.new/"
+  run cp -r "$SRC/edge" "$SRC/models" "$SRC/assets" "$SRC/constraints" "$SRC/pyproject.toml" \
+    "$SRC/README.md" "$APP.new/"
   run rm -rf "$APP"
   run mv "$APP.new" "$APP"
 }
 
+# The tested dependency set for this release of Raspberry Pi OS (see
+# scripts/pin_constraints.py): the versions the tests and the arm64 check
+# passed with, not whatever is newest on the day of the install.
+constraints_file() {
+  local version
+  version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  case "$version" in
+    3.11) echo "$APP/constraints/pi-bookworm.txt" ;;
+    3.13) echo "$APP/constraints/pi-trixie.txt" ;;
+    *) echo "install.sh: no tested dependency set for Python $version" \
+      "(Raspberry Pi OS Bookworm has 3.11, Trixie 3.13): installing the newest versions" >&2 ;;
+  esac
+}
+
 make_venv() {
   # --system-site-packages: picamera2 and libcamera come from apt.
-  [ -x "$VENV/bin/python" ] || system python3 -m venv --system-site-packages "$VENV"
+  [ -x "$VENV/bin/python" ] || system "$PYTHON" -m venv --system-site-packages "$VENV"
   # Raspberry Pi OS's picamera2 stack is built against the system NumPy; a
-  # NumPy of another major version in the venv breaks its compiled modules.
-  local constraints=()
-  local major
-  major=$(python3 -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || true)
-  if [ -n "$major" ]; then
-    constraints=(numpy=="$major".*)
+  # NumPy of another major version in the venv breaks its compiled modules
+  # ("numpy.dtype size changed"). The tested sets keep the system's major.
+  local constraints=() file major
+  file=$(constraints_file)
+  if [ -n "$file" ]; then
+    constraints=(--constraint "$file")
+  else
+    major=$("$PYTHON" -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || true)
+    [ -z "$major" ] || constraints=("numpy==$major.*")
   fi
   system "$VENV/bin/pip" install --upgrade pip
   system "$VENV/bin/pip" install --editable "${APP}[pi]" "${constraints[@]}"

@@ -1,0 +1,304 @@
+"""The Pi camera path against the truthful fake (tests/fake_picamera2.py):
+what a real Pi does when the screen is missing, the camera stalls, is busy or
+absent, the venv's NumPy is wrong, or the output has no overlay plane."""
+
+import logging
+import os
+import time
+
+import fake_picamera2 as fake_module
+import numpy as np
+import pytest
+from fake_picamera2 import FakePicamera2
+
+import edge.sources.picamera2 as picamera2_source
+from edge.config import RunConfig, SourceConfig
+from edge.engine import Pipeline, PipelineError
+from edge.sinks import SinkError
+from edge.sources import SourceError, SourceFailed, SourceLost, make_source, open_source
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Timeouts and retries in tenths of seconds, not seconds."""
+    monkeypatch.setattr(picamera2_source, "CAPTURE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(picamera2_source, "CLOSE_DEADLINE_S", 0.3)
+    monkeypatch.setattr(picamera2_source.Picamera2Source, "RETRY_DELAYS_S", (0.01, 0.01))
+
+
+def pipeline_config(**sections) -> RunConfig:
+    base = {"source": {"name": "picamera2"}, "output": {"display": "none"}}
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value}
+    return RunConfig.model_validate(base)
+
+
+# -- opening ------------------------------------------------------------------
+
+
+def test_picamera2_missing_is_a_clear_error():
+    with pytest.raises(SourceError, match="python3-picamera2"):
+        make_source(SourceConfig(name="picamera2")).open()
+
+
+def test_picamera2_source_with_the_fake(fake_picamera2):
+    source = make_source(SourceConfig(name="picamera2", width=320, height=240))
+    with source:
+        image, stamp, gray = source.read()
+        camera = fake_picamera2.instances[0]
+        assert camera.config["main"] == {"size": (320, 240), "format": "RGB888"}
+        assert "lores" not in camera.config and gray is None  # lores only if smaller
+        assert image.shape == (240, 320, 3)
+        # exposure start: SensorTimestamp (5 ms ago) less ExposureTime (10 ms)
+        assert stamp == pytest.approx(time.monotonic() - 0.015, abs=0.5)
+    assert camera.calls[:4] == ["__init__", "create_preview_configuration", "configure", "start"]
+    assert camera.calls[4:6] == ["capture_request", "release"]
+    assert camera.calls[-2:] == ["stop", "close"]
+
+
+def test_no_camera_says_check_the_cable_and_opens_nothing(fake_picamera2, quick):
+    fake_picamera2.cameras = []
+    with pytest.raises(SourceError, match="no Pi camera detected .*ribbon cable"):
+        make_source(SourceConfig(name="picamera2")).open()
+    assert fake_picamera2.instances == []
+
+
+def test_busy_camera_names_the_likely_holder(fake_picamera2, quick):
+    fake_picamera2.fail_open = RuntimeError("Failed to acquire camera: Device or resource busy")
+    with pytest.raises(SourceError, match="another program may hold it .*rpicam-hello"):
+        make_source(SourceConfig(name="picamera2")).open()
+
+
+def test_permission_denied_names_the_device_and_the_group(fake_picamera2, quick):
+    fake_picamera2.fail_open = PermissionError(13, "Permission denied", "/dev/dma_heap/linux,cma")
+    with pytest.raises(SourceError, match=r"/dev/dma_heap/linux,cma: add the user to the video"):
+        make_source(SourceConfig(name="picamera2")).open()
+
+
+def test_numpy_mismatch_says_what_to_run(monkeypatch, tmp_path):
+    fake_module.install_broken(monkeypatch, tmp_path)
+    with pytest.raises(SourceError, match="cannot load with NumPy .*constraints/pi-bookworm.txt"):
+        make_source(SourceConfig(name="picamera2")).open()
+
+
+def test_a_thousand_failed_opens_leak_no_descriptor(fake_picamera2):
+    fake_picamera2.fail_open = RuntimeError("Device or resource busy")
+    # The fake leaks as picamera2 does when the caller does nothing about it...
+    before = open_fds()
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            FakePicamera2()
+    assert open_fds() >= before + 5
+    # ...and the source cleans up after each failed open.
+    before = open_fds()
+    for _ in range(1000):
+        with pytest.raises(SourceError):
+            make_source(SourceConfig(name="picamera2"), retries=False).open()
+    assert open_fds() == before
+
+
+def test_auto_prefers_the_pi_camera(fake_picamera2):
+    with open_source(SourceConfig(name="auto")) as source:
+        assert source.description == "picamera2"
+
+
+def test_retries_a_busy_camera_on_first_open(fake_picamera2, quick, caplog):
+    failures = iter([RuntimeError("Device or resource busy")] * 2)
+    real_init = FakePicamera2.__init__
+
+    def busy_twice(self, *args):
+        error = next(failures, None)
+        if error is not None:
+            fake_picamera2.fail_open = error
+        try:
+            real_init(self, *args)
+        finally:
+            fake_picamera2.fail_open = None
+
+    FakePicamera2.__init__ = busy_twice
+    try:
+        with make_source(SourceConfig(name="picamera2")) as source:
+            assert source.read() is not None
+        assert caplog.text.count("retrying in") == 2
+        # auto does not wait for a busy camera: it falls back at once
+        failures = iter([RuntimeError("busy")] * 10)
+        with open_source(SourceConfig(name="auto")) as source:
+            assert source.description != "picamera2"
+    finally:
+        FakePicamera2.__init__ = real_init
+
+
+def test_reopen_does_not_sleep_through_retries(fake_picamera2, monkeypatch):
+    """After a loss the pipeline's waiting loop retries (stop-aware), not the source."""
+    monkeypatch.setattr(picamera2_source.Picamera2Source, "RETRY_DELAYS_S", (30, 30))
+    source = make_source(SourceConfig(name="picamera2")).open()  # retries on first open
+    fake_picamera2.fail_open = RuntimeError("Device or resource busy")
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="busy"):
+        source.reopen()
+    assert time.monotonic() - start < 5  # one try, not 60 s of sleeps under the lock
+
+
+# -- frames ---------------------------------------------------------------------
+
+
+def test_lores_gray_is_sliced_by_the_configured_size_not_the_stride(fake_picamera2):
+    # 300 px asked; libcamera grants 304x228, rows padded to a 320-byte stride
+    fake_picamera2.adjust_lores = (304, 228)
+    with make_source(SourceConfig(name="picamera2", lores_width=300)) as source:
+        image, _, gray = source.read()
+    assert image.shape == (480, 640, 3) and gray.shape == (228, 304)
+    assert not (gray[:, -1] == 255).all()  # image, not the padding the fake fills with 255
+
+
+def test_a_dead_frame_thread_is_a_loss_not_a_hang(fake_picamera2, quick):
+    source = make_source(SourceConfig(name="picamera2")).open()
+    camera = fake_picamera2.instances[0]
+    assert source.read() is not None
+    camera.kill_frame_thread()
+    with pytest.raises(SourceLost, match="no frame from the Pi camera in 0.2 s: .*frame thread"):
+        source.read()
+    assert camera.cancelled == 1  # the pending capture job is not left to eat a frame
+    source.reopen()  # closes without the stop() that would wait on the dead thread
+    assert camera.closed and "stop" in camera.calls
+    assert fake_picamera2.instances[1] is source.camera and source.read() is not None
+    source.close()
+
+
+def test_a_camera_that_cannot_close_ends_the_process(fake_picamera2, quick):
+    source = make_source(SourceConfig(name="picamera2")).open()
+    camera = fake_picamera2.instances[0]
+    camera.close = lambda: time.sleep(5)  # stuck in native code
+    start = time.monotonic()
+    with pytest.raises(SourceFailed, match="did not close within 0.3 s .*restarts"):
+        source.reopen()
+    assert time.monotonic() - start < 2
+
+
+def run_until(config: RunConfig, on_processed, frames: int) -> tuple[Pipeline, list]:
+    """Run the pipeline until `frames` results were processed (a minute at most),
+    calling `on_processed(count)` after each: the fake camera runs faster than
+    any machine processes, so captured-frame limits would say nothing."""
+    config = config.model_copy(update={"run": config.run.model_copy(update={"duration": 60})})
+    results: list = []
+    pipeline = Pipeline(config)
+
+    def count(result):
+        results.append(result)
+        on_processed(len(results))
+        if len(results) >= frames:
+            pipeline.stop()
+
+    pipeline.on_result = count
+    pipeline.run()
+    return pipeline, results
+
+
+def test_pipeline_recovers_from_a_dead_frame_thread(fake_picamera2, quick, caplog):
+    caplog.set_level(logging.INFO)
+
+    def kill_at_three(count):
+        if count == 3:
+            fake_picamera2.instances[0].kill_frame_thread()
+
+    _, results = run_until(pipeline_config(), kill_at_three, 13)
+    assert len(fake_picamera2.instances) == 2  # reopened
+    assert len(results) >= 13  # and processing went on
+    assert "picamera2 is back after" in caplog.text
+
+
+def test_pipeline_stops_with_one_error_when_the_camera_is_stuck(fake_picamera2, quick):
+    def wedge(count):
+        if count == 3:
+            camera = fake_picamera2.instances[0]
+            camera.close = lambda: time.sleep(5)
+            camera.kill_frame_thread()
+
+    with pytest.raises(PipelineError, match="did not close within"):
+        run_until(pipeline_config(), wedge, 1000)
+
+
+# -- the screen ---------------------------------------------------------------
+
+
+def test_auto_is_headless_without_a_connected_screen(fake_picamera2, fake_screen, caplog):
+    caplog.set_level(logging.INFO)
+    fake_screen(connected=False)
+    Pipeline(pipeline_config(output={"display": "auto"}, run={"max_frames": 3})).run()
+    camera = fake_picamera2.instances[0]
+    assert "start_preview:DRM" not in camera.calls
+    assert "display auto: none (headless" in caplog.text
+    assert "no screen is connected" in caplog.text and "--web PORT" in caplog.text
+
+
+def test_auto_leaves_the_screen_to_a_running_desktop(fake_picamera2, fake_screen, caplog):
+    caplog.set_level(logging.INFO)
+    fake_screen(connected=True, compositor="labwc")
+    Pipeline(pipeline_config(output={"display": "auto"}, run={"max_frames": 3})).run()
+    assert "start_preview:DRM" not in fake_picamera2.instances[0].calls
+    assert "the desktop (labwc) holds the screen" in caplog.text
+
+
+def test_forcing_drm_where_it_cannot_work_is_one_clear_error(fake_picamera2, fake_screen):
+    fake_screen(connected=False)
+    with pytest.raises(SinkError, match="--display drm: no screen is connected.*--web PORT"):
+        Pipeline(pipeline_config(output={"display": "drm"})).run()
+    assert fake_picamera2.instances == []  # refused before the camera started
+
+
+def test_console_preview_fills_the_screen_or_centres_the_camera(fake_picamera2, fake_screen):
+    fake_screen(connected=True, mode="1920x1080")
+    Pipeline(pipeline_config(output={"display": "auto"}, run={"max_frames": 2})).run()
+    camera = fake_picamera2.instances[0]
+    assert camera.calls.index("start_preview:DRM") < camera.calls.index("start")
+    assert camera.preview_kwargs == {"x": 0, "y": 0, "width": 1920, "height": 1080}
+    Pipeline(
+        pipeline_config(output={"display": "drm", "fullscreen": False}, run={"max_frames": 2})
+    ).run()
+    assert fake_picamera2.instances[1].preview_kwargs == {
+        "x": 640,
+        "y": 300,
+        "width": 640,
+        "height": 480,
+    }
+
+
+def test_the_overlay_follows_the_camera_across_a_reopen(fake_picamera2, fake_screen, quick):
+    fake_screen(connected=True)
+
+    def kill_at_three(count):
+        if count == 3:
+            fake_picamera2.instances[0].kill_frame_thread()
+
+    run_until(pipeline_config(output={"display": "drm"}), kill_at_three, 13)
+    first, second = fake_picamera2.instances
+    assert "set_overlay" in first.calls and "set_overlay" in second.calls
+
+
+def test_no_overlay_plane_keeps_the_picture_and_says_so_once(fake_picamera2, fake_screen, caplog):
+    fake_screen(connected=True)
+    fake_picamera2.overlay_planes = False
+    _, results = run_until(pipeline_config(output={"display": "drm"}), lambda count: None, 20)
+    assert len(results) >= 20
+    warnings = [r.getMessage() for r in caplog.records if "no overlay plane" in r.getMessage()]
+    assert len(warnings) == 1 and "web page" in warnings[0]
+
+
+def test_no_overlay_before_the_preview_shows_a_frame(fake_picamera2):
+    from edge.frames import Frame, Result
+    from edge.sinks.drm import DrmSink
+
+    source = make_source(SourceConfig(name="picamera2"), drm_preview=True).open()
+    sink = DrmSink(source, (640, 480))
+    frame = Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0)
+    with sink:
+        sink.write(Result(frame, []), None)  # refused by picamera2: skipped, no error
+        assert sink.updates == 0
+        source.read()
+        sink.write(Result(frame, []), None)
+        assert sink.updates == 1
+    source.close()

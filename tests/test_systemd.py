@@ -1,5 +1,6 @@
 """The systemd unit and the installer, checked without systemd running."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -129,6 +130,67 @@ def test_install_keeps_an_edited_config_and_uninstall_keeps_it_too(tmp_path):
     assert config.read_text() == edited
     install("--purge", "--root", str(tmp_path))
     assert not config.exists()
+
+
+def test_unit_does_not_order_after_a_unit_it_never_pulls_in():
+    text = UNIT.read_text()
+    after = next(line for line in text.splitlines() if line.startswith("After="))
+    wants = " ".join(line for line in text.splitlines() if line.startswith(("Wants=", "Requires=")))
+    for unit in after.removeprefix("After=").split():
+        # network.target is pulled in by the system; anything else must be wanted here
+        assert unit == "network.target" or unit in wants, unit
+
+
+def fake_python(tmp_path, version: str):
+    """A python3 that reports another version, for the installer's choice of set."""
+    script = tmp_path / f"python{version}"
+    script.write_text(f'#!/bin/sh\ncase "$2" in *numpy*) echo 1 ;; *) echo {version} ;; esac\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("3.11", "constraints/pi-bookworm.txt"), ("3.13", "constraints/pi-trixie.txt")],
+)
+def test_install_uses_the_tested_set_for_the_release(tmp_path, version, expected):
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": fake_python(tmp_path, version)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    pip = next(line for line in proc.stdout.splitlines() if "pip install --editable" in line)
+    assert f"--constraint {tmp_path}/opt/emotion-edge/app/{expected}" in pip
+    assert (ROOT / expected).is_file()
+
+
+def test_install_says_when_no_tested_set_fits(tmp_path):
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": fake_python(tmp_path, "3.12")},
+    )
+    assert proc.returncode == 0
+    assert "no tested dependency set for Python 3.12" in proc.stderr
+    pip = next(line for line in proc.stdout.splitlines() if "pip install --editable" in line)
+    assert "--constraint" not in pip and pip.endswith("numpy==1.*")  # the system's major
+
+
+def test_constraints_pin_the_pi_runtime_and_keep_the_system_numpy_major():
+    for name, numpy_major in (("pi-bookworm", "1"), ("pi-trixie", "2")):
+        pins = dict(
+            line.split("==")
+            for line in (ROOT / "constraints" / f"{name}.txt").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+        for package in ("numpy", "opencv-contrib-python", "mediapipe", "ai-edge-litert"):
+            assert package in pins, (name, package)
+        assert pins["numpy"].split(".")[0] == numpy_major, name
 
 
 def test_unknown_option_is_refused():

@@ -1,5 +1,6 @@
 """`python -m benchmarks [--quick] [--clip PATH]`: throughput, latency and scaling.
 `python -m benchmarks --soak MINUTES`: the long run instead (see benchmarks/soak.py).
+`python -m benchmarks --distance`: how far each face-detector setting sees (benchmarks/distance.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -32,7 +33,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, runners, soak, viewers
+from benchmarks import components, distance, runners, soak, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -359,6 +360,25 @@ def run_soak(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def run_distance(args: argparse.Namespace, out: Path) -> int:
+    result = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "model": components.model_facts(),
+        **distance.run(count=24 if args.quick else 80),
+    }
+    (out / "distance.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "distance.md").write_text(distance.table(result))
+    written = [
+        out / "distance.json",
+        out / "distance.md",
+        distance.plot(result, out / "distance.png"),
+    ]
+    print(distance.table(result))
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -376,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: run the pipeline this long on the looping clip, paced like a "
         "camera, and report memory slope and first-vs-last FPS and latency",
     )
+    parser.add_argument(
+        "--distance",
+        action="store_true",
+        help="instead: recall, labels and detector cost against face size and distance",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
@@ -385,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.soak:
         return run_soak(args, out)
+    if args.distance:
+        return run_distance(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

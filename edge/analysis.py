@@ -82,7 +82,9 @@ class FaceAnalyzer(Lifecycle):
         return faces
 
     def analyze_still(self, image: np.ndarray) -> Result:
-        """A photo: no time axis, so no smoothing; faces are numbered 1..n."""
+        """A photo: no time axis, so no smoothing and nothing carried over from
+        the last image; faces are numbered 1..n."""
+        self.detector.forget()
         faces = self.analyze(image)
         for number, face in enumerate(faces, 1):
             face.track = number

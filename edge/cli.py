@@ -43,6 +43,8 @@ RUN_OVERRIDES = {
     "height": "source.height",
     "detector": "detector.name",
     "detector_model": "detector.model",
+    "detector_range": "detector.range",
+    "tiles": "detector.tiles",
     "model": "classifier.model",
     "threads": "classifier.num_threads",
     "display": "output.display",
@@ -140,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--height", type=int, help="camera height (default 480)")
     run.add_argument("--detector", help="mediapipe (default) or haar")
     run.add_argument("--detector-model", help="face detection model file")
+    run.add_argument(
+        "--detector-range",
+        help="BlazeFace on the whole frame: short (default; faces over ~16 %% of the width) "
+        "or full (~11 %%)",
+    )
+    run.add_argument(
+        "--tiles",
+        type=int,
+        help="look for far faces on n x n tiles every 3rd frame: 3 (default) sees a face "
+        "5 %% of the width (2.5 m from a Pi camera at 640x480), 2 about 9 %%, 1 turns it off",
+    )
     run.add_argument("--model", help="emotion model (.tflite with its .json beside it)")
     run.add_argument("--threads", type=int, help="classifier interpreter threads (default 2)")
     run.add_argument("--display", help="auto (default), window, none, drm")

@@ -46,13 +46,36 @@ class SourceConfig(_Section):
 # from these same types, so the lists cannot drift apart.
 DetectorName = Literal["mediapipe", "haar"]
 DisplayName = Literal["auto", "window", "none", "drm"]
+DetectorRange = Literal["short", "full"]
+
+# BlazeFace's two models (models/): short range sees faces down to about 16 %
+# of the frame's width, full range to about 6 % (docs/distance.md measures it).
+RANGE_MODELS = {
+    "short": MODELS_DIR / "face_detection_short_range.tflite",
+    "full": MODELS_DIR / "face_detection_full_range_sparse.tflite",
+}
 
 
 class DetectorConfig(_Section):
     name: DetectorName = "mediapipe"
-    model: str = str(MODELS_DIR / "face_detection_short_range.tflite")
+    range: DetectorRange = Field(
+        "short", description="mediapipe, the whole frame: short (close faces) or full range"
+    )
+    model: str = Field("", description="a face detection model file instead of the range's")
+    tiles: int = Field(
+        3,
+        ge=1,
+        le=3,
+        description="mediapipe: also detect on n x n overlapping tiles: farther faces",
+    )
+    tile_every: int = Field(3, ge=1, description="tile every n-th frame; between, follow far faces")
     min_confidence: float = Field(0.5, ge=0, le=1)
-    min_face: int = Field(32, ge=8, description="smallest face side in pixels")
+    min_face: int = Field(20, ge=8, description="smallest face side in pixels")
+
+    @property
+    def model_path(self) -> Path:
+        """The model file: `model` when given, else the range's."""
+        return Path(self.model) if self.model else RANGE_MODELS[self.range]
 
 
 class ClassifierConfig(_Section):

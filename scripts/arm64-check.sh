@@ -81,7 +81,7 @@ in_root /bin/bash /src/edge/systemd/install.sh --no-start
 
 echo "== resolved versions (system NumPy: $(in_root python3 -c 'import numpy; print(numpy.__version__)'))"
 in_root /opt/emotion-edge/venv/bin/python -m pip list --disable-pip-version-check |
-  grep -iE '^(numpy|opencv|mediapipe|ai-edge-litert|tflite|pydantic |aiohttp|ddsketch) '
+  grep -iE '^(numpy|opencv[a-z-]*|mediapipe|ai-edge-litert|tflite[a-z-]*|pydantic|aiohttp|ddsketch) '
 
 echo "== the pipeline on the demo clip, headless, under emulation"
 rm -f "$ROOT/tmp/arm64-events.jsonl"

@@ -82,7 +82,7 @@ def test_no_display_means_headless():
         "run", "--source", "demo", "--display", "auto", "--max-frames", "3", env=headless
     )
     assert proc.returncode == 0, proc.stderr
-    assert "display auto: none (headless)" in proc.stderr
+    assert "display auto: none (headless" in proc.stderr
     proc = run_cli(
         "run", "--source", "demo", "--display", "window", "--max-frames", "3", env=headless
     )

@@ -38,6 +38,10 @@ class Detector(Lifecycle):
     def _detect(self, image: np.ndarray) -> list[Detection]:
         raise NotImplementedError
 
+    def forget(self) -> None:
+        """Drop what was learned from earlier frames (a detector that follows
+        faces across frames); the next image is unrelated. Stateless: nothing."""
+
 
 def clip_box(x: float, y: float, w: float, h: float, width: int, height: int):
     """(x, y, w, h) as ints, clipped to the frame; None if nothing is left."""
@@ -46,6 +50,34 @@ def clip_box(x: float, y: float, w: float, h: float, width: int, height: int):
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return x0, y0, x1 - x0, y1 - y0
+
+
+def tile_windows(width: int, height: int, n: int, overlap: float = 0.25) -> list[tuple]:
+    """n x n windows (x, y, w, h) covering the frame, neighbours overlapping by
+    `overlap` of a window, so a face on a seam is whole in one of them."""
+    tile_w = round(width / (n - (n - 1) * overlap))
+    tile_h = round(height / (n - (n - 1) * overlap))
+    xs = np.linspace(0, width - tile_w, n).round().astype(int)
+    ys = np.linspace(0, height - tile_h, n).round().astype(int)
+    return [(int(x), int(y), tile_w, tile_h) for y in ys for x in xs]
+
+
+def box_iou(a: tuple, b: tuple) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+def merge(detections: list[Detection], iou: float = 0.3) -> list[Detection]:
+    """One detection per face: the best-scoring of those overlapping by `iou`
+    (the same face found in the whole frame and in a tile, or in two tiles)."""
+    kept: list[Detection] = []
+    for found in sorted(detections, key=lambda d: -d.score):
+        if all(box_iou(found.box, other.box) < iou for other in kept):
+            kept.append(found)
+    return kept
 
 
 def detect_on(detector: Detector, image: np.ndarray, detect_image: np.ndarray | None):

@@ -56,7 +56,7 @@ class HaarDetector(Detector):
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Self:
-        # `[detector] model` names BlazeFace's file by default: Haar keeps its own.
+        # `[detector] model` may name a BlazeFace file: Haar keeps its own then.
         model = Path(config.model)
         return cls(model if model.suffix == ".xml" else HAAR_MODEL, config.min_face)
 

@@ -1,5 +1,16 @@
 """MediaPipe Tasks FaceDetector (BlazeFace), the default detector.
 
+BlazeFace scales the whole image to its input (128 px square for the short
+range model, 192 for full range), so a small face stays small whatever the
+image's resolution. `tiles` > 1 finds farther faces: every `tile_every`-th
+frame it detects again on n x n overlapping tiles, each scaled up to the
+model's input, and on the frames between only around the faces that the
+tiles alone found (a window four faces wide, one more inference each), so
+a far face is followed at a fraction of the tiles' cost. Tiles and windows
+use `tile_model` (full range: small faces in a tile), while the whole frame
+keeps `model`, so close faces are found as before. `forget()` drops what was
+followed, between unrelated images (photos).
+
 The model file ships in `models/` (current mediapipe releases no longer bundle
 it, and nothing may download at run time). The detector is closed
 explicitly: mediapipe 1.2.2's `__del__` at interpreter exit prints a
@@ -14,34 +25,67 @@ from typing import TYPE_CHECKING, Self
 import cv2
 import numpy as np
 
-from edge.detectors.base import Detector, DetectorError, clip_box
+from edge.config import RANGE_MODELS
+from edge.detectors.base import (
+    Detector,
+    DetectorError,
+    box_iou,
+    clip_box,
+    merge,
+    tile_windows,
+)
 from edge.frames import Detection
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
 
+def around(box: tuple, width: int, height: int, faces: float = 4.0) -> tuple:
+    """A square window `faces` face-widths wide centred on `box`, inside the frame."""
+    x, y, w, h = box
+    side = min(round(max(w, h) * faces), width, height)
+    x0 = min(max(0, round(x + w / 2 - side / 2)), width - side)
+    y0 = min(max(0, round(y + h / 2 - side / 2)), height - side)
+    return (x0, y0, side, side)
+
+
 class MediaPipeDetector(Detector):
     name = "mediapipe"
 
-    def __init__(self, model: str | Path, min_confidence: float = 0.5, min_face: int = 32):
+    def __init__(
+        self,
+        model: str | Path,
+        min_confidence: float = 0.5,
+        min_face: int = 20,
+        tiles: int = 1,
+        tile_every: int = 1,
+        tile_model: str | Path | None = None,
+    ):
         super().__init__()
         self.model = Path(model)
         self.min_confidence = min_confidence
         self.min_face = min_face
+        self.tiles = tiles
+        self.tile_model = Path(tile_model) if tile_model else self.model
+        self.tile_every = max(1, tile_every)
+        self._frame = 0
+        self._far: list[tuple] = []  # boxes only the tiles (or their windows) found
         self._detector = None
+        self._tile_detector = None
         self._mp = None
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Self:
-        return cls(config.model, config.min_confidence, config.min_face)
+        return cls(
+            config.model_path,
+            config.min_confidence,
+            config.min_face,
+            config.tiles,
+            config.tile_every,
+            RANGE_MODELS["full"],
+        )
 
     def _open(self) -> None:
-        if not self.model.is_file():
-            raise DetectorError(
-                f"face detection model {self.model} not found: restore "
-                "models/face_detection_short_range.tflite from the repository"
-            )
         try:
             import mediapipe as mp
             from mediapipe.tasks.python import BaseOptions, vision
@@ -50,39 +94,72 @@ class MediaPipeDetector(Detector):
                 f"mediapipe is not importable ({exc}): pip install mediapipe, "
                 "or use --detector haar"
             ) from None
+        self._mp = mp
+        self._detector = self._load(vision, BaseOptions, self.model)
+        if self.tiles > 1:
+            same = self.tile_model == self.model
+            self._tile_detector = (
+                self._detector if same else self._load(vision, BaseOptions, self.tile_model)
+            )
+
+    def _load(self, vision, base_options, model: Path):
+        if not model.is_file():
+            raise DetectorError(
+                f"face detection model {model} not found: restore "
+                f"models/{model.name} from the repository"
+            )
         options = vision.FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_path=str(self.model)),
+            base_options=base_options(model_asset_path=str(model)),
             min_detection_confidence=self.min_confidence,
         )
         try:
-            self._detector = vision.FaceDetector.create_from_options(options)
+            return vision.FaceDetector.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise DetectorError(
-                f"face detection model {self.model} cannot be loaded ({exc}); "
+                f"face detection model {model} cannot be loaded ({exc}); "
                 "restore it from the repository"
             ) from None
-        self._mp = mp
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         if image.ndim == 2:
             rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         else:
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        result = self._detector.detect(
-            self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        )
         height, width = image.shape[:2]
+        whole = self._detect_window(self._detector, rgb, (0, 0, width, height))
+        faces = whole
+        if self.tiles > 1:
+            if self._frame % self.tile_every == 0:
+                windows = tile_windows(width, height, self.tiles)
+            else:
+                windows = [around(box, width, height) for box in self._far]
+            self._frame += 1
+            for window in windows:
+                faces = faces + self._detect_window(self._tile_detector, rgb, window)
+            faces = merge(faces)
+            self._far = [f.box for f in faces if all(box_iou(f.box, w.box) < 0.3 for w in whole)]
+        return [face for face in faces if min(face.box[2], face.box[3]) >= self.min_face]
+
+    def forget(self) -> None:
+        """The next image is unrelated to the last: tile it afresh."""
+        self._frame, self._far = 0, []
+
+    def _detect_window(self, detector, rgb: np.ndarray, window: tuple) -> list[Detection]:
+        x0, y0, w, h = window
+        view = np.ascontiguousarray(rgb[y0 : y0 + h, x0 : x0 + w])
+        result = detector.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=view))
+        height, width = rgb.shape[:2]
         faces = []
         for detection in result.detections:
             bb = detection.bounding_box
-            box = clip_box(bb.origin_x, bb.origin_y, bb.width, bb.height, width, height)
-            if box is None or min(box[2], box[3]) < self.min_face:
+            box = clip_box(x0 + bb.origin_x, y0 + bb.origin_y, bb.width, bb.height, width, height)
+            if box is None:
                 continue
             score = detection.categories[0].score if detection.categories else 0.0
             faces.append(Detection(box, float(score)))
         return faces
 
     def _close(self) -> None:
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        for detector in {id(d): d for d in (self._detector, self._tile_detector) if d}.values():
+            detector.close()
+        self._detector = self._tile_detector = None

@@ -31,7 +31,7 @@ class WebSink(Sink):
         info = {
             "source": source,
             "detector": detector.name
-            + (f" ({Path(detector.model).stem})" if detector.name == "mediapipe" else ""),
+            + (f" ({detector.model_path.stem})" if detector.name == "mediapipe" else ""),
             "model": Path(config.classifier.model).name,
         }
         self.hub = FrameHub(config.web.jpeg_quality, stats)

@@ -238,9 +238,8 @@ def measure(setting: str, sets: dict, size: tuple[int, int]) -> dict:
                         f, r = score(truths, result)
                         found, right, total = found + f, right + r, total + len(truths)
                     if truths[0][1] is not None:  # labelled: the classifier at the true box
-                        probs = analyzer.classifier.classify(image, [box for box, _ in truths])
-                        labels = [analyzer.labels[int(np.argmax(p))] for p in probs]
-                        hits = sum(a == t for a, (_, t) in zip(labels, truths, strict=True))
+                        at_box = analyzer.classify_at(image, [box for box, _ in truths])
+                        hits = sum(f.label == t for f, (_, t) in zip(at_box, truths, strict=True))
                         given_box += hits * repeats
                 row[name] = {"recall": round(found / total, 3), "faces": total}
                 if faces[0][0] is not None:

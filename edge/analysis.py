@@ -81,6 +81,16 @@ class FaceAnalyzer(Lifecycle):
             stage_ms["classify"] = (time.perf_counter() - t1) * 1e3
         return faces
 
+    def classify_at(self, image: np.ndarray, boxes: list[tuple]) -> list[Face]:
+        """Faces at known boxes, classified without detecting: what the
+        classifier alone makes of them (the distance benchmark's label check)."""
+        self._check_open()
+        probs = self.classifier.classify(image, boxes)
+        return [
+            Face.classified(tuple(box), 1.0, self.labels, p)
+            for box, p in zip(boxes, probs, strict=True)
+        ]
+
     def analyze_still(self, image: np.ndarray) -> Result:
         """A photo: no time axis, so no smoothing and nothing carried over from
         the last image; faces are numbered 1..n."""

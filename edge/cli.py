@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tiles",
         type=int,
-        help="look for far faces on n x n tiles every 3rd frame: 3 (default) sees a face "
-        "5 %% of the width (2.5 m from a Pi camera at 640x480), 2 about 9 %%, 1 turns it off",
+        help="look for far faces on n x n tiles every 10th frame: 3 (default) sees faces "
+        "5 %% of the width (2.5 m from a Pi camera at 640x480), 2 about 9 %%, 1: off",
     )
     run.add_argument("--model", help="emotion model (.tflite with its .json beside it)")
     run.add_argument("--threads", type=int, help="classifier interpreter threads (default 2)")

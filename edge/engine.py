@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 
 from edge.analysis import FaceAnalyzer
-from edge.config import DetectorConfig, RunConfig
+from edge.config import DetectorConfig, RunConfig, lores_width
 from edge.frames import Closed, Frame, LatestSlot, Result
 from edge.overlay import annotate
 from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
@@ -123,9 +123,10 @@ class Pipeline:
         cfg = self.config
         drm_preview = wants_drm_preview(cfg.output.display)
         fullscreen = cfg.output.fullscreen is not False
+        source_config = cfg.source.model_copy(update={"lores_width": lores_width(cfg)})
 
         def open_it() -> Source:
-            return open_source(cfg.source, drm_preview, fullscreen)
+            return open_source(source_config, drm_preview, fullscreen)
 
         try:
             return open_it()

@@ -50,7 +50,7 @@ def _picamera2(
         config.width,
         config.height,
         config.fps,
-        config.lores_width,
+        config.lores_width or 0,  # unset: the run decides (config.lores_width)
         drm_preview,
         retries,
         preview_fullscreen,

@@ -100,4 +100,7 @@ def test_tiles_cover_the_frame_with_overlap_and_merge_keeps_one_per_face():
     assert windows[0][2] > 320 and windows[0][3] > 240  # neighbours overlap
     same = [Detection((100, 100, 50, 50), 0.8), Detection((104, 102, 50, 50), 0.9)]
     other = Detection((300, 100, 50, 50), 0.7)
-    assert merge([*same, other]) == [same[1], other]
+    assert merge([same[1], same[0], other]) == [same[1], other]  # the first of each face
+    # a tile's seam cut a close face: its part lies inside the whole box, one face
+    whole, part = Detection((100, 100, 200, 200), 0.8), Detection((100, 100, 90, 150), 0.95)
+    assert merge([whole, part]) == [whole]

@@ -302,3 +302,15 @@ def test_no_overlay_before_the_preview_shows_a_frame(fake_picamera2):
         sink.write(Result(frame, []), None)
         assert sink.updates == 1
     source.close()
+
+
+def test_libcamera_and_picamera2_keep_their_chatter_to_errors(fake_picamera2, monkeypatch):
+    monkeypatch.delenv("LIBCAMERA_LOG_LEVELS", raising=False)
+    with make_source(SourceConfig(name="picamera2")):
+        pass
+    assert os.environ["LIBCAMERA_LOG_LEVELS"] == "*:ERROR"  # read by libcamera at start
+    assert logging.getLogger("picamera2").getEffectiveLevel() == logging.WARNING
+    monkeypatch.setenv("LIBCAMERA_LOG_LEVELS", "*:DEBUG")  # a user's own choice stays
+    with make_source(SourceConfig(name="picamera2")):
+        pass
+    assert os.environ["LIBCAMERA_LOG_LEVELS"] == "*:DEBUG"

@@ -70,12 +70,22 @@ def box_iou(a: tuple, b: tuple) -> float:
     return inter / union if union else 0.0
 
 
-def merge(detections: list[Detection], iou: float = 0.3) -> list[Detection]:
-    """One detection per face: the best-scoring of those overlapping by `iou`
-    (the same face found in the whole frame and in a tile, or in two tiles)."""
+def same_face(a: tuple, b: tuple, iou: float = 0.3, inside: float = 0.6) -> bool:
+    """Whether two boxes are one face: they overlap by `iou`, or most of the
+    smaller lies inside the larger (a tile's seam cuts a close face in part)."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return box_iou(a, b) >= iou or (smaller > 0 and ix * iy / smaller >= inside)
+
+
+def merge(detections: list[Detection]) -> list[Detection]:
+    """One detection per face, the first of those that are the same face (found
+    in the whole frame and in a tile, or in two tiles): callers put the
+    whole-frame pass first, since a tile may see only part of a close face."""
     kept: list[Detection] = []
-    for found in sorted(detections, key=lambda d: -d.score):
-        if all(box_iou(found.box, other.box) < iou for other in kept):
+    for found in detections:
+        if not any(same_face(found.box, other.box) for other in kept):
             kept.append(found)
     return kept
 

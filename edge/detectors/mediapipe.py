@@ -29,15 +29,20 @@ from edge.config import RANGE_MODELS
 from edge.detectors.base import (
     Detector,
     DetectorError,
-    box_iou,
     clip_box,
     merge,
+    same_face,
     tile_windows,
 )
 from edge.frames import Detection
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
+
+
+# Faces narrower than this share of the frame are out of the short-range
+# model's reach: only those are followed between tile passes.
+FAR_FACE = 0.2
 
 
 def around(box: tuple, width: int, height: int, faces: float = 4.0) -> tuple:
@@ -134,10 +139,16 @@ class MediaPipeDetector(Detector):
             else:
                 windows = [around(box, width, height) for box in self._far]
             self._frame += 1
+            extra = []
             for window in windows:
-                faces = faces + self._detect_window(self._tile_detector, rgb, window)
-            faces = merge(faces)
-            self._far = [f.box for f in faces if all(box_iou(f.box, w.box) < 0.3 for w in whole)]
+                extra += self._detect_window(self._tile_detector, rgb, window)
+            faces = merge(whole + sorted(extra, key=lambda d: -d.score))
+            # Followed between tile passes: small faces the whole-frame pass missed.
+            self._far = [
+                f.box
+                for f in faces
+                if f.box[2] < FAR_FACE * width and not any(same_face(f.box, w.box) for w in whole)
+            ]
         return [face for face in faces if min(face.box[2], face.box[3]) >= self.min_face]
 
     def forget(self) -> None:

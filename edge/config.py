@@ -69,10 +69,7 @@ class DetectorConfig(_Section):
         3,
         ge=1,
         le=3,
-        description="mediapipe: also detect on n x n overlapping tiles: farther faces",
-    )
-    tile_every: int = Field(
-        10, ge=1, description="tile every n-th frame; between, follow the far faces found"
+        description="mediapipe: also look for far faces on n x n tiles, one tile per frame",
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     min_face: int = Field(20, ge=8, description="smallest face side in pixels")

@@ -38,9 +38,10 @@ class Detector(Lifecycle):
     def _detect(self, image: np.ndarray) -> list[Detection]:
         raise NotImplementedError
 
-    def forget(self) -> None:
+    def forget(self, look_everywhere: bool = True) -> None:
         """Drop what was learned from earlier frames (a detector that follows
-        faces across frames); the next image is unrelated. Stateless: nothing."""
+        faces across frames): the next image is unrelated to the last, and with
+        `look_everywhere` is searched in full at once. Stateless: nothing."""
 
 
 def clip_box(x: float, y: float, w: float, h: float, width: int, height: int):

@@ -58,6 +58,7 @@ RUN_OVERRIDES = {
     "duration": "run.duration",
     "web": "web.listen",
     "web_token": "web.token",
+    "mqtt": "mqtt.url",
 }
 WEB_TOKEN_ENV = "EMOTION_EDGE_WEB_TOKEN"  # keeps the token out of `ps` and the unit file
 
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--web-token",
         help=f"token the page requires; needed beyond loopback (or set {WEB_TOKEN_ENV})",
+    )
+    run.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="send events and state to an MQTT broker: mqtt://host[:1883] or mqtts://host "
+        "(password from EMOTION_EDGE_MQTT_PASSWORD; more in [mqtt])",
     )
 
     image = commands.add_parser("image", help="annotate photos, one JSON line per image")

@@ -127,6 +127,33 @@ class WebConfig(_Section):
         return self
 
 
+class MqttConfig(_Section):
+    url: str = Field("", description="mqtt://host[:1883] or mqtts://host[:8883]; empty: off")
+    device_id: str = Field("", description="this device in topics; empty: the hostname")
+    topic_prefix: str = "emotion-edge"
+    discovery: bool = Field(True, description="announce the device to Home Assistant")
+    discovery_prefix: str = "homeassistant"
+    username: str = Field("", description="the password comes from EMOTION_EDGE_MQTT_PASSWORD")
+    ca_file: str = Field("", description="mqtts: the CA that signed the broker's certificate")
+    cert_file: str = Field("", description="mqtts: this device's client certificate")
+    key_file: str = Field("", description="mqtts: the client certificate's key")
+    state_interval: float = Field(30.0, gt=0, description="seconds between state updates")
+    hold_s: float = Field(1.0, ge=0, description="a new emotion must hold this long to count")
+    buffer_mb: float = Field(20.0, gt=0, description="events kept on disk while offline")
+    spool: str = Field("mqtt-spool.sqlite", description="where they are kept")
+    keepalive: int = Field(
+        30, ge=5, le=3600, description="seconds; the broker's last will waits 1.5x"
+    )
+
+    @model_validator(mode="after")
+    def _url_is_usable(self) -> MqttConfig:
+        if self.url:
+            from edge.sinks.mqtt import parse_url
+
+            parse_url(self.url)
+        return self
+
+
 class RunLimits(_Section):
     max_frames: int = Field(0, ge=0, description="0: no limit")
     duration: float = Field(0.0, ge=0, description="seconds; 0: no limit")
@@ -141,6 +168,7 @@ class RunConfig(_Section):
     tracking: TrackingConfig = TrackingConfig()
     output: OutputConfig = OutputConfig()
     web: WebConfig = WebConfig()
+    mqtt: MqttConfig = MqttConfig()
     run: RunLimits = RunLimits()
 
 

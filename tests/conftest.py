@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -208,3 +209,86 @@ def fake_screen(tmp_path, monkeypatch):
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
     return make
+
+
+# -- a real MQTT broker (Debian's mosquitto) ----------------------------------
+
+
+class Mosquitto:
+    """A mosquitto on a loopback port, persisting to a temp folder, that a
+    test can stop and start again on the same port (a broker restart)."""
+
+    def __init__(self, folder: Path, port: int, passwords: dict[str, str] | None = None):
+        self.folder, self.port = folder, port
+        folder.mkdir(parents=True, exist_ok=True)
+        self.url = f"mqtt://127.0.0.1:{port}"
+        lines = [
+            f"listener {port} 127.0.0.1",
+            "persistence true",
+            f"persistence_location {folder}/",
+            f"log_dest file {folder}/mosquitto.log",
+            # started as root, mosquitto drops to its own user, which cannot write here
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+        ]
+        if passwords:
+            password_file = folder / "passwords"
+            for user, password in passwords.items():
+                subprocess.run(
+                    [
+                        "mosquitto_passwd",
+                        "-b",
+                        *(["-c"] if not password_file.exists() else []),
+                        str(password_file),
+                        user,
+                        password,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Mosquitto:
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"mosquitto did not start: {(self.folder / 'mosquitto.log').read_text()}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A started broker; `mosquitto.stop()` / `.start()` restart it mid-test."""
+    import shutil
+
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto not installed (apt install mosquitto mosquitto-clients)")
+    broker = Mosquitto(tmp_path / "broker", free_tcp_port())
+    broker.start()
+    yield broker
+    broker.stop()

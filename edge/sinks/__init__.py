@@ -28,6 +28,7 @@ SINKS: Registry[Sink] = Registry(
         "record": "edge.sinks.video:VideoSink",
         "events": "edge.sinks.events:EventsSink",
         "web": "edge.sinks.web:WebSink",
+        "mqtt": "edge.sinks.mqtt:MqttSink",
     },
     SinkError,
 )

@@ -1,0 +1,419 @@
+"""Events and state to an MQTT broker, with Home Assistant discovery: a fleet
+of Pis reports to one place, in the topics and payloads docs/mqtt.md and
+docs/mqtt.schema.json define.
+
+    <prefix>/<device>/availability   online / offline, retained; the last will says offline
+    <prefix>/<device>/state          retained JSON: faces, emotion, labels, fps, latency
+    <prefix>/<device>/events         QoS 1 JSON per track event: appeared, changed, left
+    <discovery_prefix>/<component>/<device>/<object>/config   retained, for Home Assistant
+
+The pipeline's output thread only turns a frame into events and queues them
+on disk (`Spool`); paho-mqtt's network thread and one sender thread do the
+rest, so a broker that is slow, down or unreachable never slows the pipeline.
+Events wait in the spool until the broker acknowledges them (QoS 1), in
+order, across reconnects and restarts; the state is retained and only the
+newest matters, so it is not spooled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from edge import __version__
+from edge.frames import Face, Result
+from edge.sinks.base import Sink, SinkContext, SinkError
+from edge.sinks.spool import Spool
+from edge.track_events import TrackEvent, TrackEvents
+
+if TYPE_CHECKING:
+    from edge.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "EMOTION_EDGE_MQTT_PASSWORD"
+STATE_DEBOUNCE_S = 1.0  # a changed state goes out at most this often
+FLUSH_S = 3.0  # on a clean exit: time given to queued events before `offline`
+WARN_EVERY_S = 300.0  # a connection problem that persists is repeated this seldom
+SEND_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_url(url: str) -> Broker:
+    """mqtt://host[:port] or mqtts://host[:port]; a ValueError that says how otherwise."""
+    how = "use mqtt://host[:1883] or mqtts://host[:8883] (TLS)"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"{url!r} is not a broker address: {how}")
+    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+        raise ValueError(
+            f"{url!r}: only a host and a port belong in the address ({how}); the user name "
+            f"goes in [mqtt] username, the password in {PASSWORD_ENV}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has no valid port: {how}") from None
+    tls = parts.scheme == "mqtts"
+    return Broker(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def topic_safe(name: str) -> str:
+    """Lower case, letters, digits, - and _: safe in a topic and a Home Assistant id."""
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "device"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class Topics:
+    def __init__(self, prefix: str, device: str, discovery_prefix: str) -> None:
+        base = f"{prefix.strip('/')}/{device}"
+        self.availability = f"{base}/availability"
+        self.state = f"{base}/state"
+        self.events = f"{base}/events"
+        self.discovery_prefix = discovery_prefix.strip("/")
+        self.device = device
+
+    def discovery(self, component: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.device}/{object_id}/config"
+
+    @property
+    def birth(self) -> str:
+        """Home Assistant says `online` here when it (re)starts."""
+        return f"{self.discovery_prefix}/status"
+
+
+def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str, dict]:
+    """Home Assistant MQTT discovery: topic -> retained config, one device with
+    a sensor for the emotion, one for the face count, a binary sensor for
+    "someone is there" and an event entity for emotion changes."""
+    device = {
+        "identifiers": [f"emotion-edge-{topics.device}"],
+        "name": f"emotion-edge {topics.device}",
+        "model": f"emotion-edge ({model})",
+        "manufacturer": "emotion-edge",
+        "sw_version": __version__,
+    }
+    common = {"availability_topic": topics.availability, "device": device}
+    uid = f"emotion-edge-{topics.device}"
+    return {
+        topics.discovery("sensor", "emotion"): {
+            **common,
+            "name": "Emotion",
+            "unique_id": f"{uid}-emotion",
+            "state_topic": topics.state,
+            "value_template": "{{ value_json.emotion }}",
+            "icon": "mdi:emoticon-outline",
+        },
+        topics.discovery("sensor", "faces"): {
+            **common,
+            "name": "Faces",
+            "unique_id": f"{uid}-faces",
+            "state_topic": topics.state,
+            "value_template": "{{ value_json.faces }}",
+            "state_class": "measurement",
+            "icon": "mdi:account-group",
+        },
+        topics.discovery("binary_sensor", "face_present"): {
+            **common,
+            "name": "Face present",
+            "unique_id": f"{uid}-face-present",
+            "state_topic": topics.state,
+            "value_template": "{{ 'ON' if value_json.faces > 0 else 'OFF' }}",
+            "device_class": "occupancy",
+        },
+        topics.discovery("event", "emotion_change"): {
+            **common,
+            "name": "Emotion change",
+            "unique_id": f"{uid}-emotion-change",
+            "state_topic": topics.events,
+            # appeared and changed carry the emotion; left says so
+            "value_template": (
+                "{{ {'event_type': ('left' if value_json.type == 'left' else value_json.label), "
+                "'track': value_json.track} | tojson }}"
+            ),
+            "event_types": [*labels, "left"],
+        },
+    }
+
+
+def face_fields(face: Face) -> dict:
+    return {
+        "track": face.track,
+        "label": face.label,
+        "confidence": round(face.confidence, 4),
+        "box": list(face.box),
+        "probs": {k: round(v, 4) for k, v in face.probs.items()},
+    }
+
+
+class MqttSink(Sink):
+    name = "mqtt"
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        run: str = "",
+        labels: list[str] | None = None,
+        model: str = "",
+        stats=None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.broker = parse_url(config.url)
+        self.run = run or uuid.uuid4().hex[:12]
+        self.labels = labels or []
+        self.model = model
+        self.stats = stats or dict
+        device = topic_safe(config.device_id or socket.gethostname())
+        self.topics = Topics(config.topic_prefix, device, config.discovery_prefix)
+        self.track_events = TrackEvents(hold_s=config.hold_s)
+        self.seq = 0
+        self.published = 0
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._client = None
+        self._sender: threading.Thread | None = None
+        self._spool: Spool | None = None
+        self._last_state: dict | None = None
+        self._state_key: tuple | None = None
+        self._state_at = 0.0
+        self._warned: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, context: SinkContext) -> Self | None:
+        config = context.config.mqtt
+        if not config.url:
+            return None
+        from edge.classifier import read_metadata
+
+        model = Path(context.config.classifier.model)
+        try:
+            labels = list(read_metadata(model.with_suffix(".json"))["labels"])
+        except Exception:
+            labels = []
+        return cls(config, context.run, labels, model.name, context.stats)
+
+    @property
+    def description(self) -> str:
+        return f"MQTT to {self.broker.host}:{self.broker.port}"
+
+    # -- opening and closing -------------------------------------------------------
+
+    def _open(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        cfg = self.config
+        try:
+            self._spool = Spool(cfg.spool, int(cfg.buffer_mb * 1024 * 1024))
+        except Exception as exc:
+            raise SinkError(f"MQTT spool {cfg.spool}: {exc}: choose a writable path") from None
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"emotion-edge-{self.topics.device}-{self.run[:6]}",
+        )
+        client.will_set(self.topics.availability, "offline", qos=1, retain=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, os.environ.get(PASSWORD_ENV) or None)
+        if self.broker.tls:
+            for name in ("ca_file", "cert_file", "key_file"):
+                path = getattr(cfg, name)
+                if path and not Path(path).is_file():
+                    raise SinkError(f"mqtt.{name} {path} not found: give the PEM file's path")
+            try:
+                client.tls_set(
+                    ca_certs=cfg.ca_file or None,
+                    certfile=cfg.cert_file or None,
+                    keyfile=cfg.key_file or None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise SinkError(f"MQTT TLS files cannot be used: {exc}") from None
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(1000)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        client.connect_async(self.broker.host, self.broker.port, keepalive=cfg.keepalive)
+        client.loop_start()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+        self._sender.start()
+        log.info(
+            "MQTT: device %s to %s:%d%s; %d events waiting from before",
+            self.topics.device,
+            self.broker.host,
+            self.broker.port,
+            " (TLS)" if self.broker.tls else "",
+            len(self._spool),
+        )
+
+    def _close(self) -> None:
+        for event in self.track_events.close(time.monotonic()):
+            self._queue_event(event)
+        self._publish_state(force=True)
+        deadline = time.monotonic() + FLUSH_S
+        while self.connected.is_set() and len(self._spool) and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.05)
+        self._stop.set()
+        self._wake.set()
+        if self._sender is not None:
+            self._sender.join(FLUSH_S)
+        client = self._client
+        if self.connected.is_set():
+            info = client.publish(self.topics.availability, "offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(1.0)
+        client.disconnect()
+        client.loop_stop()
+        left = len(self._spool)
+        self._spool.close()
+        if left:
+            log.info("MQTT: %d events stay queued in %s for the next run", left, self.config.spool)
+
+    # -- the pipeline's side: fast, never waits on the network ------------------
+
+    def _write(self, result: Result, annotated: np.ndarray | None) -> None:
+        for event in self.track_events.update(result.faces, time.monotonic()):
+            self._queue_event(event)
+        self._update_state(result)
+
+    def _queue_event(self, event: TrackEvent) -> None:
+        self.seq += 1
+        payload = {"run": self.run, "seq": self.seq, "t": now_iso(), "type": event.type}
+        payload.update(face_fields(event.face))
+        if event.duration_s is not None:
+            payload["duration_s"] = event.duration_s
+        dropped = self._spool.put(self.topics.events, json.dumps(payload).encode())
+        if dropped:
+            self._warn(
+                "full",
+                f"MQTT buffer full ({self.config.buffer_mb:g} MB): dropped the oldest events "
+                f"({self._spool.dropped} so far); raise [mqtt] buffer_mb or fix the broker",
+            )
+        self._wake.set()
+
+    def _update_state(self, result: Result) -> None:
+        counts: dict[str, int] = {}
+        for face in result.faces:
+            counts[face.label] = counts.get(face.label, 0) + 1
+        emotion = max(counts, key=counts.get) if counts else "none"
+        key = (len(result.faces), emotion, tuple(sorted(counts.items())))
+        now = time.monotonic()
+        due = now - self._state_at >= self.config.state_interval
+        changed = key != self._state_key and now - self._state_at >= STATE_DEBOUNCE_S
+        if not (due or changed):
+            return
+        snap = self.stats() or {}
+        self._last_state = {
+            "t": now_iso(),
+            "faces": len(result.faces),
+            "emotion": emotion,
+            "labels": counts,
+            "fps": round(float(snap.get("processed_fps", 0.0)), 2),
+            "latency_ms_p95": round(float(snap.get("latency_ms", {}).get("p95", 0.0)), 2),
+        }
+        self._state_key, self._state_at = key, now
+        self._publish_state()
+
+    def _publish_state(self, force: bool = False) -> None:
+        if self._last_state is None or not self.connected.is_set():
+            return
+        self._client.publish(self.topics.state, json.dumps(self._last_state), qos=1, retain=True)
+
+    # -- the network's side ---------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        """Deliver spooled events in order, each acknowledged before it is forgotten."""
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self.connected.is_set() and not self._stop.is_set():
+                batch = self._spool.peek(SEND_BATCH)
+                if not batch:
+                    break
+                done = []
+                for message_id, topic, payload in batch:
+                    info = self._client.publish(topic, payload, qos=1)
+                    try:
+                        info.wait_for_publish(5.0)
+                    except (RuntimeError, ValueError):
+                        break
+                    if not info.is_published():
+                        break
+                    done.append(message_id)
+                self._spool.remove(done)
+                self.published += len(done)
+                if len(done) < len(batch):
+                    break  # the connection went: wait for the next one
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._warn(
+                "connect",
+                f"MQTT broker {self.broker.host}:{self.broker.port} refused the connection "
+                f"({reason_code}): check [mqtt] username and {PASSWORD_ENV}; retrying",
+            )
+            return
+        self._warned.pop("connect", None)
+        self._warned.pop("down", None)
+        client.publish(self.topics.availability, "online", qos=1, retain=True)
+        client.subscribe(self.topics.birth, qos=1)
+        self._announce()
+        self.connected.set()
+        log.info("MQTT: connected to %s:%d", self.broker.host, self.broker.port)
+        self._publish_state()
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was and not self._stop.is_set():
+            self._warn(
+                "down",
+                f"MQTT broker {self.broker.host}:{self.broker.port} went away ({reason_code}); "
+                "events wait on disk, reconnecting",
+            )
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.topic == self.topics.birth and message.payload == b"online":
+            self._announce()  # Home Assistant restarted: tell it again who we are
+
+    def _announce(self) -> None:
+        configs = discovery_configs(self.topics, self.labels, self.model)
+        for topic, config in configs.items():
+            # With discovery off, an empty retained config removes what was announced.
+            payload = json.dumps(config) if self.config.discovery else ""
+            self._client.publish(topic, payload, qos=1, retain=True)
+
+    def _warn(self, key: str, message: str) -> None:
+        """Log a lasting problem once, and again only every WARN_EVERY_S."""
+        now = time.monotonic()
+        if now - self._warned.get(key, -WARN_EVERY_S) >= WARN_EVERY_S:
+            self._warned[key] = now
+            log.warning("%s", message)

@@ -1,0 +1,288 @@
+"""Events to a real MQTT broker (Debian's mosquitto, started by the tests):
+the topics and payloads against docs/mqtt.schema.json, Home Assistant
+discovery, nothing lost across a broker outage, the last will, a refused
+password; and the parts that need no broker: track events, the spool."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.config import RunConfig
+from edge.engine import Pipeline
+from edge.frames import Face
+from edge.sinks.spool import Spool
+from edge.track_events import TrackEvents
+
+SCHEMA = json.loads((ROOT / "docs" / "mqtt.schema.json").read_text())
+DEVICE = "test-pi"
+
+
+def validate(kind: str, payload: dict) -> None:
+    jsonschema.validate(payload, {**SCHEMA, "$ref": f"#/$defs/{kind}"})
+
+
+class Subscriber:
+    """Everything published under '#', with a persistent session (QoS 1), so
+    what is sent while it is disconnected still reaches it."""
+
+    def __init__(self, broker, client_id: str = "test-subscriber"):
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect("127.0.0.1", broker.port, keepalive=10)
+        self.client.loop_start()
+        self.wait_for(lambda: self.client.is_connected())
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.messages.append((message.topic, message.payload, message.retain))
+
+    def on(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [payload for t, payload, _ in self.messages if t == topic]
+
+    def events(self) -> list[dict]:
+        return [json.loads(p) for p in self.on(f"emotion-edge/{DEVICE}/events")]
+
+    def wait_for(self, condition, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def mqtt_config(broker, tmp_path, **mqtt_settings) -> dict:
+    return {
+        "url": broker.url,
+        "device_id": DEVICE,
+        "spool": str(tmp_path / "spool.sqlite"),
+        "hold_s": 0.2,
+        "state_interval": 1.0,
+        **mqtt_settings,
+    }
+
+
+def pipeline_config(broker, tmp_path, run=None, source=None, **mqtt_settings) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "source": source or {"name": "demo"},
+            "output": {"display": "none", "stats_interval": 3600},
+            "mqtt": mqtt_config(broker, tmp_path, **mqtt_settings),
+            "run": run or {},
+        }
+    )
+
+
+# -- without a broker ---------------------------------------------------------
+
+
+def face(track: int, label: str) -> Face:
+    return Face((10, 10, 50, 50), 0.9, label, 0.8, {label: 0.8}, track)
+
+
+def test_track_events_need_a_change_to_hold_and_a_face_to_stay_gone():
+    events = TrackEvents(hold_s=1.0, gone_s=1.0)
+    assert [e.type for e in events.update([face(1, "happy")], 0.0)] == ["appeared"]
+    assert events.update([face(1, "sad")], 0.5) == []  # not held yet
+    assert events.update([face(1, "happy")], 0.7) == []  # a flicker, back again
+    assert events.update([face(1, "sad")], 1.0) == []
+    changed = events.update([face(1, "sad")], 2.1)
+    assert [(e.type, e.face.label) for e in changed] == [("changed", "sad")]
+    assert events.update([], 2.5) == []  # one missed frame is not leaving
+    left = events.update([], 3.2)
+    assert [(e.type, e.duration_s) for e in left] == [("left", 2.1)]
+
+
+def test_spool_keeps_order_across_reopening_and_drops_the_oldest_when_full(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=100)
+    for i in range(5):
+        assert spool.put("t", f"message-{i:02d}".encode()) == 0  # 10 bytes each
+    spool.close()
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=100)  # a restart keeps them
+    assert [p for _, _, p in spool.peek()] == [f"message-{i:02d}".encode() for i in range(5)]
+    for i in range(5, 12):
+        spool.put("t", f"message-{i:02d}".encode())
+    kept = [p.decode() for _, _, p in spool.peek()]
+    assert kept == [f"message-{i:02d}" for i in range(2, 12)] and spool.dropped == 2
+    spool.remove([row[0] for row in spool.peek(3)])
+    assert len(spool) == 7
+
+
+def test_a_bad_broker_address_is_one_line_and_exit_2():
+    assert_one_line_error(
+        run_cli("run", "--source", "demo", "--display", "none", "--mqtt", "http://broker"),
+        "is not a broker address",
+        "mqtt://host",
+    )
+
+
+# -- with a real broker -------------------------------------------------------
+
+
+def test_events_state_and_discovery_follow_the_contract(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    try:
+        Pipeline(pipeline_config(mosquitto, tmp_path)).run()
+        base = f"emotion-edge/{DEVICE}"
+        subscriber.wait_for(lambda: subscriber.on(f"{base}/availability")[-1:] == [b"offline"])
+        events = subscriber.events()
+        assert events, "no events"
+        for event in events:
+            validate("event", event)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        types = [e["type"] for e in events]
+        assert types.count("appeared") == types.count("left") > 0  # everyone leaves at the end
+        states = [json.loads(p) for p in subscriber.on(f"{base}/state")]
+        assert states
+        for state in states:
+            validate("state", state)
+        assert any(s["faces"] > 0 for s in states)
+        assert subscriber.on(f"{base}/availability")[0] == b"online"
+        configs = {
+            t: json.loads(p) for t, p, _ in subscriber.messages if t.startswith("homeassistant/")
+        }
+        components = {t.split("/")[1] for t in configs}
+        assert components == {"sensor", "binary_sensor", "event"} and len(configs) == 4
+        for config in configs.values():
+            assert config["unique_id"].startswith(f"emotion-edge-{DEVICE}")
+            assert config["availability_topic"] == f"{base}/availability"
+            assert config["state_topic"] in (f"{base}/state", f"{base}/events")
+            assert config["device"]["identifiers"] == [f"emotion-edge-{DEVICE}"]
+            assert config["device"]["sw_version"]
+    finally:
+        subscriber.close()
+
+
+def test_a_broker_outage_loses_no_event_and_slows_nothing(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    processed = []
+
+    def outage(result):
+        processed.append(result)
+        if len(processed) == 45:
+            mosquitto.stop()  # about 3 s in: down for about 5 s
+        elif len(processed) == 120:
+            mosquitto.start()
+
+    config = pipeline_config(
+        mosquitto,
+        tmp_path,
+        source={"name": "demo", "loop": True, "realtime": True},
+        run={"duration": 16},
+    )
+    try:
+        summary = Pipeline(config, on_result=outage).run()
+        subscriber.wait_for(
+            lambda: subscriber.on(f"emotion-edge/{DEVICE}/availability")[-1:] == [b"offline"],
+            timeout=30,
+        )
+        events = subscriber.events()
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(1, max(seqs) + 1)), "an event went missing or out of order"
+        assert len({e["run"] for e in events}) == 1
+        # events happened while the broker was down, and arrived
+        assert len(events) >= 10
+        # the pipeline did not wait on the broker: paced at 15 fps, it kept pace
+        assert summary["frames_processed"] >= 0.9 * 15 * 16
+    finally:
+        subscriber.close()
+
+
+def test_the_last_will_says_offline_when_the_process_dies(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[source]\nname = "demo"\nloop = true\nrealtime = true\n'
+        '[output]\ndisplay = "none"\n'
+        f'[mqtt]\nurl = "{mosquitto.url}"\ndevice_id = "{DEVICE}"\nkeepalive = 5\n'
+        f'spool = "{tmp_path / "spool.sqlite"}"\n'
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        topic = f"emotion-edge/{DEVICE}/availability"
+        subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"online"], timeout=60)
+        process.send_signal(signal.SIGKILL)  # a power cut, as the broker sees it
+        process.wait(10)
+        subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"offline"], timeout=20)
+    finally:
+        process.kill()
+        subscriber.close()
+
+
+def test_home_assistant_restarting_gets_the_configs_again(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    config = pipeline_config(
+        mosquitto, tmp_path, source={"name": "demo", "loop": True}, run={"duration": 6}
+    )
+    pipeline = Pipeline(config)
+    thread = threading.Thread(target=pipeline.run)
+    thread.start()
+    try:
+        topic = "homeassistant/sensor/test-pi/emotion/config"
+        subscriber.wait_for(lambda: len(subscriber.on(topic)) == 1)
+        subscriber.client.publish("homeassistant/status", "online", qos=1)
+        subscriber.wait_for(lambda: len(subscriber.on(topic)) == 2)
+    finally:
+        pipeline.stop()
+        thread.join(20)
+        subscriber.close()
+
+
+def test_discovery_off_removes_the_entities(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    try:
+        Pipeline(
+            pipeline_config(mosquitto, tmp_path, discovery=False, run={"max_frames": 10})
+        ).run()
+        topic = "homeassistant/sensor/test-pi/emotion/config"
+        subscriber.wait_for(lambda: subscriber.on(topic) == [b""])  # an empty retained config
+    finally:
+        subscriber.close()
+
+
+@pytest.fixture
+def guarded_mosquitto(tmp_path):
+    import shutil
+
+    from conftest import Mosquitto, free_tcp_port
+
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto not installed")
+    folder = tmp_path / "guarded"
+    broker = Mosquitto(folder, free_tcp_port(), passwords={"pi": "right-password"}).start()
+    yield broker
+    broker.stop()
+
+
+def test_a_refused_password_warns_once_and_the_pipeline_goes_on(
+    guarded_mosquitto, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("EMOTION_EDGE_MQTT_PASSWORD", "wrong-password")
+    config = pipeline_config(guarded_mosquitto, tmp_path, username="pi", run={"max_frames": 240})
+    summary = Pipeline(config).run()
+    assert summary["frames_processed"] == 240
+    refused = [r for r in caplog.records if "refused the connection" in r.getMessage()]
+    assert len(refused) == 1 and "EMOTION_EDGE_MQTT_PASSWORD" in refused[0].getMessage()
+    assert len(Spool(tmp_path / "spool.sqlite", 1 << 20)) > 0  # kept for when it works

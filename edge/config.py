@@ -69,7 +69,13 @@ class DetectorConfig(_Section):
         3,
         ge=1,
         le=3,
-        description="mediapipe: also look for far faces on n x n tiles, one tile per frame",
+        description="mediapipe: also look for far faces on n x n tiles, one tile at a time",
+    )
+    tile_every: int = Field(
+        2,
+        ge=1,
+        description="look at the next tile every n-th frame (far faces found are "
+        "followed on every frame)",
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     min_face: int = Field(20, ge=8, description="smallest face side in pixels")

@@ -202,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", help="TOML config file")
+
+    fleet = commands.add_parser("monitor", help="a live table of every device on an MQTT broker")
+    fleet.add_argument("url", help="mqtt://host[:1883] or mqtts://host[:8883]")
+    fleet.add_argument(
+        "--prefix", default="emotion-edge", help="topic prefix (default emotion-edge)"
+    )
+    fleet.add_argument("--username", default="", help="password from EMOTION_EDGE_MQTT_PASSWORD")
+    fleet.add_argument(
+        "--once", type=float, metavar="SECONDS", help="listen this long, print the table, exit"
+    )
     return parser
 
 
@@ -319,7 +329,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "image": cmd_image, "info": cmd_info, "check-config": cmd_check_config}
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from edge.monitor import monitor
+    from edge.sinks.mqtt import parse_url
+
+    try:
+        parse_url(args.url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return monitor(args.url, args.prefix, args.username, args.once or 0.0)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "image": cmd_image,
+    "info": cmd_info,
+    "check-config": cmd_check_config,
+    "monitor": cmd_monitor,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

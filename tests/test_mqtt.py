@@ -286,3 +286,32 @@ def test_a_refused_password_warns_once_and_the_pipeline_goes_on(
     refused = [r for r in caplog.records if "refused the connection" in r.getMessage()]
     assert len(refused) == 1 and "EMOTION_EDGE_MQTT_PASSWORD" in refused[0].getMessage()
     assert len(Spool(tmp_path / "spool.sqlite", 1 << 20)) > 0  # kept for when it works
+
+
+def test_monitor_shows_every_device_from_the_retained_messages(mosquitto):
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    for name, online, faces in (("hall", "online", 2), ("shop-1", "offline", 0)):
+        state = {
+            "t": "2026-11-28T08:00:00+00:00",
+            "faces": faces,
+            "emotion": "happy",
+            "labels": {"happy": faces} if faces else {},
+            "fps": 14.9,
+            "latency_ms_p95": 30.0,
+        }
+        publisher.publish(f"emotion-edge/{name}/availability", online, qos=1, retain=True)
+        publisher.publish(
+            f"emotion-edge/{name}/state", json.dumps(state), qos=1, retain=True
+        ).wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+    proc = run_cli("monitor", mosquitto.url, "--once", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line}
+    assert rows["hall"][1:5] == ["yes", "2", "happy", "14.9"]
+    assert rows["shop-1"][1] == "NO"
+    assert "2 device(s)" in proc.stdout
+    bad = run_cli("monitor", "broker.local")
+    assert_one_line_error(bad, "is not a broker address")

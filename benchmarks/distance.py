@@ -354,6 +354,7 @@ def plot(result: dict, path: Path) -> Path:
                 lambda d, w=width: distance_m(np.maximum(d, 0.01), w),
             ),
         )
+        top.set_xticks([0.6, 0.8, 1, 1.5, 2.5] if width <= 640 else [1, 1.5, 2, 3, 5])
         top.set_xlabel("distance from a Camera Module 3 (m)")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left", fontsize=8)

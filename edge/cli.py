@@ -330,8 +330,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from edge.broker import parse_url
     from edge.monitor import monitor
-    from edge.sinks.mqtt import parse_url
 
     try:
         parse_url(args.url)

@@ -154,7 +154,7 @@ class MqttConfig(_Section):
     @model_validator(mode="after")
     def _url_is_usable(self) -> MqttConfig:
         if self.url:
-            from edge.sinks.mqtt import parse_url
+            from edge.broker import parse_url
 
             parse_url(self.url)
         return self

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from edge.sinks.mqtt import PASSWORD_ENV, parse_url
+from edge.broker import PASSWORD_ENV, parse_url
 
 
 @dataclass

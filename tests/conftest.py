@@ -218,12 +218,19 @@ class Mosquitto:
     """A mosquitto on a loopback port, persisting to a temp folder, that a
     test can stop and start again on the same port (a broker restart)."""
 
-    def __init__(self, folder: Path, port: int, passwords: dict[str, str] | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        port: int,
+        passwords: dict[str, str] | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
+    ):
         self.folder, self.port = folder, port
         folder.mkdir(parents=True, exist_ok=True)
-        self.url = f"mqtt://127.0.0.1:{port}"
+        self.url = f"mqtts://localhost:{port}" if tls else f"mqtt://127.0.0.1:{port}"
         lines = [
             f"listener {port} 127.0.0.1",
+            *([f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"] if tls else []),
             "persistence true",
             f"persistence_location {folder}/",
             f"log_dest file {folder}/mosquitto.log",

@@ -315,3 +315,98 @@ def test_monitor_shows_every_device_from_the_retained_messages(mosquitto):
     assert "2 device(s)" in proc.stdout
     bad = run_cli("monitor", "broker.local")
     assert_one_line_error(bad, "is not a broker address")
+
+
+def make_certificates(folder) -> tuple:
+    """A throwaway CA and a broker certificate for localhost, signed by it (openssl)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=emotion-edge test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+    )
+    (folder / "san.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "broker.crt",
+    )
+    return folder / "ca.crt", folder / "broker.crt", folder / "broker.key"
+
+
+def test_tls_with_the_brokers_ca_delivers_and_a_wrong_ca_is_refused(tmp_path, caplog):
+    import shutil
+
+    from conftest import Mosquitto, free_tcp_port
+
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto not installed")
+    ca, cert, key = make_certificates(tmp_path / "pki")
+    broker = Mosquitto(tmp_path / "tls-broker", free_tcp_port(), tls=(ca, cert, key)).start()
+    try:
+        listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        listener.tls_set(ca_certs=str(ca))
+        got = []
+        listener.on_connect = lambda c, *a: c.subscribe("emotion-edge/#", qos=1)
+        listener.on_message = lambda c, u, m: got.append(m.topic)
+        listener.connect("localhost", broker.port)
+        listener.loop_start()
+        config = pipeline_config(broker, tmp_path, ca_file=str(ca), run={"max_frames": 120})
+        Pipeline(config).run()
+        deadline = time.monotonic() + 20
+        while f"emotion-edge/{DEVICE}/events" not in got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert f"emotion-edge/{DEVICE}/events" in got
+        listener.loop_stop()
+        # a CA that did not sign the broker's certificate: refused, said once, goes on
+        other_ca, _, _ = make_certificates(tmp_path / "other-pki")
+        config = pipeline_config(
+            broker, tmp_path / "2", ca_file=str(other_ca), run={"max_frames": 60}
+        )
+        assert Pipeline(config).run()["frames_processed"] == 60
+        untrusted = [r for r in caplog.records if "certificate is not trusted" in r.getMessage()]
+        assert len(untrusted) == 1
+    finally:
+        broker.stop()

@@ -28,14 +28,13 @@ import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from edge import __version__
+from edge.broker import PASSWORD_ENV, parse_url
 from edge.frames import Face, Result
 from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.sinks.spool import Spool
@@ -46,37 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PASSWORD_ENV = "EMOTION_EDGE_MQTT_PASSWORD"
 STATE_DEBOUNCE_S = 1.0  # a changed state goes out at most this often
 FLUSH_S = 3.0  # on a clean exit: time given to queued events before `offline`
 WARN_EVERY_S = 300.0  # a connection problem that persists is repeated this seldom
 SEND_BATCH = 50
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool
-
-
-def parse_url(url: str) -> Broker:
-    """mqtt://host[:port] or mqtts://host[:port]; a ValueError that says how otherwise."""
-    how = "use mqtt://host[:1883] or mqtts://host[:8883] (TLS)"
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"{url!r} is not a broker address: {how}")
-    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
-        raise ValueError(
-            f"{url!r}: only a host and a port belong in the address ({how}); the user name "
-            f"goes in [mqtt] username, the password in {PASSWORD_ENV}"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{url!r} has no valid port: {how}") from None
-    tls = parts.scheme == "mqtts"
-    return Broker(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
 def topic_safe(name: str) -> str:
@@ -257,6 +229,7 @@ class MqttSink(Sink):
         client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         self._client = client
         client.connect_async(self.broker.host, self.broker.port, keepalive=cfg.keepalive)
@@ -380,8 +353,8 @@ class MqttSink(Sink):
                 f"({reason_code}): check [mqtt] username and {PASSWORD_ENV}; retrying",
             )
             return
-        self._warned.pop("connect", None)
-        self._warned.pop("down", None)
+        for key in ("connect", "down", "unreachable"):
+            self._warned.pop(key, None)
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         client.subscribe(self.topics.birth, qos=1)
         self._announce()
@@ -389,6 +362,18 @@ class MqttSink(Sink):
         log.info("MQTT: connected to %s:%d", self.broker.host, self.broker.port)
         self._publish_state()
         self._wake.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._warn(
+            "unreachable",
+            f"MQTT broker {self.broker.host}:{self.broker.port} cannot be reached"
+            + (
+                " or its certificate is not trusted (check [mqtt] ca_file)"
+                if self.broker.tls
+                else ""
+            )
+            + "; events wait on disk, retrying",
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self.connected.is_set()

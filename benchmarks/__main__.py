@@ -1,6 +1,7 @@
 """`python -m benchmarks [--quick] [--clip PATH]`: throughput, latency and scaling.
 `python -m benchmarks --soak MINUTES`: the long run instead (see benchmarks/soak.py).
 `python -m benchmarks --distance`: how far each face-detector setting sees (benchmarks/distance.py).
+`python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -33,7 +34,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, distance, runners, soak, viewers
+from benchmarks import components, distance, mqtt, runners, soak, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -379,6 +380,20 @@ def run_distance(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def run_mqtt(args: argparse.Namespace, out: Path) -> int:
+    result = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "model": components.model_facts(),
+        **mqtt.run(str(args.clip), call_in_child),
+    }
+    (out / "mqtt.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "mqtt.md").write_text(mqtt.table(result))
+    print(mqtt.table(result))
+    log.info("wrote %s, %s", out / "mqtt.json", out / "mqtt.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -401,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: recall, labels and detector cost against face size and distance",
     )
+    parser.add_argument(
+        "--mqtt",
+        action="store_true",
+        help="instead: the pipeline with MQTT on vs off, events/s delivered, a broker outage",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
@@ -412,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_soak(args, out)
     if args.distance:
         return run_distance(args, out)
+    if args.mqtt:
+        return run_mqtt(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import pwd
 import socket
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import cv2
 import fake_picamera2 as fake_picamera2_module
 import numpy as np
 import pytest
+
+from benchmarks.mosquitto import Mosquitto, free_tcp_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion_int8.tflite"
@@ -211,81 +212,7 @@ def fake_screen(tmp_path, monkeypatch):
     return make
 
 
-# -- a real MQTT broker (Debian's mosquitto) ----------------------------------
-
-
-class Mosquitto:
-    """A mosquitto on a loopback port, persisting to a temp folder, that a
-    test can stop and start again on the same port (a broker restart)."""
-
-    def __init__(
-        self,
-        folder: Path,
-        port: int,
-        passwords: dict[str, str] | None = None,
-        tls: tuple[Path, Path, Path] | None = None,
-    ):
-        self.folder, self.port = folder, port
-        folder.mkdir(parents=True, exist_ok=True)
-        self.url = f"mqtts://localhost:{port}" if tls else f"mqtt://127.0.0.1:{port}"
-        lines = [
-            f"listener {port} 127.0.0.1",
-            *([f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"] if tls else []),
-            "persistence true",
-            f"persistence_location {folder}/",
-            f"log_dest file {folder}/mosquitto.log",
-            # started as root, mosquitto drops to its own user, which cannot write here
-            f"user {pwd.getpwuid(os.getuid()).pw_name}",
-        ]
-        if passwords:
-            password_file = folder / "passwords"
-            for user, password in passwords.items():
-                subprocess.run(
-                    [
-                        "mosquitto_passwd",
-                        "-b",
-                        *(["-c"] if not password_file.exists() else []),
-                        str(password_file),
-                        user,
-                        password,
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-            lines += ["allow_anonymous false", f"password_file {password_file}"]
-        else:
-            lines.append("allow_anonymous true")
-        self.config = folder / "mosquitto.conf"
-        self.config.write_text("\n".join(lines) + "\n")
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Mosquitto:
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"mosquitto did not start: {(self.folder / 'mosquitto.log').read_text()}"
-        )
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# -- a real MQTT broker (Debian's mosquitto: benchmarks/mosquitto.py) -----------
 
 
 @pytest.fixture

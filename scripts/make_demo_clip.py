@@ -13,6 +13,11 @@ padded, so faces are drawn at that size, and each face is kept only if the
 detector finds it on its own at that size (faces are tried in a seeded
 order). The clip then measures the classifier end to end, not the detector's
 limits on 48 px faces. Seeded: the same data give the same clip.
+
+The clip ends with two longer scenes of three far faces, 60 px wide (2.1 m
+from a Pi camera at 640x480), each kept only if the default detector (with
+its far-face tiles) finds it: they check that far faces are found and
+followed, and how soon (the tiles take up to 18 frames to reach a new one).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ LAYOUTS = {1: [(320, 240, 260)], 2: [(170, 240, 230), (470, 240, 230)]}
 SCENES = (1, 2, 1, 2, 1, 2, 1, 2)
 DRIFT = 24  # pixels a face moves over a scene
 SEED = 2013
+# The far scenes at the end: (centre x, centre y) of each face, their side, length.
+FAR_SLOTS = [(130, 150), (330, 330), (520, 170)]
+FAR_SIDE, FAR_SCENES, FAR_SCENE_FRAMES = 60, 2, 48
 
 
 def background(rng: np.random.Generator) -> np.ndarray:
@@ -90,6 +98,35 @@ def pick_faces(data: Path, detector, bg, rng) -> list[tuple[str, str, np.ndarray
     return picked
 
 
+def pick_far_faces(data: Path, bg: np.ndarray, rng, used: set[str]) -> list:
+    """(label, file name, image) for every far slot: faces the default detector,
+    as the pipeline runs it, finds at FAR_SIDE px in their slot."""
+    from edge.config import DetectorConfig
+    from edge.detectors import make_detector
+
+    paths = sorted(data.glob("*/*.jpg"))
+    rng.shuffle(paths)
+    picked = []
+    slots = iter(FAR_SLOTS * FAR_SCENES)
+    slot = next(slots)
+    for path in paths:
+        if path.name in used:
+            continue
+        face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if face is None:
+            continue
+        canvas = bg.copy()
+        x, y, side, _ = place(canvas, face, *slot, FAR_SIDE)
+        with make_detector(DetectorConfig()) as detector:  # fresh: it looks at every tile
+            found = detector.detect(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+        if any(abs(f.box[0] - x) < side / 3 and abs(f.box[1] - y) < side / 3 for f in found):
+            picked.append((path.parent.name, path.name, face))
+            slot = next(slots, None)
+            if slot is None:
+                return picked
+    raise SystemExit(f"not enough far faces the detector finds in {data}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,6 +163,30 @@ def main() -> int:
                         cx + DRIFT * t * direction[0],
                         cy + DRIFT * t * direction[1],
                         side,
+                    )
+                    entries.append({"box": box, "label": label, "file": name})
+            writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+            truth_frames.append({"frame": index, "faces": entries})
+            index += 1
+    # Far scenes, from their own seeded generator: the scenes above stay as they were.
+    far_rng = np.random.default_rng(SEED + 1)
+    used = {face["file"] for frame in truth_frames for face in frame["faces"]}
+    far = iter(pick_far_faces(args.data, bg, far_rng, used))
+    drift = DRIFT * FAR_SIDE / 240
+    for _ in range(FAR_SCENES):
+        scene = [(next(far), slot, far_rng.uniform(-1, 1, 2)) for slot in FAR_SLOTS]
+        for step in range(FAR_SCENE_FRAMES + GAP_FRAMES):
+            canvas = bg.copy()
+            entries = []
+            if step < FAR_SCENE_FRAMES:
+                t = step / (FAR_SCENE_FRAMES - 1) - 0.5
+                for (label, name, face), (cx, cy), direction in scene:
+                    box = place(
+                        canvas,
+                        face,
+                        cx + drift * t * direction[0],
+                        cy + drift * t * direction[1],
+                        FAR_SIDE,
                     )
                     entries.append({"box": box, "label": label, "file": name})
             writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))

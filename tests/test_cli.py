@@ -93,7 +93,7 @@ def test_demo_run_writes_stats_video_and_summary(demo_run):
     assert set(stats[-1]["stage_ms"]) == {"capture", "detect", "classify", "render"}
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == len(demo_truth()["frames"])
-    assert "summary: 240 frames processed" in proc.stderr
+    assert f"summary: {len(demo_truth()['frames'])} frames processed" in proc.stderr
     assert "latency ms p50" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -77,7 +77,7 @@ def sequential(clip: str, max_frames: int = 0) -> dict:
             stage_ms: dict[str, float] = {}
             faces = analyzer.analyze(captured[0], stage_ms=stage_ms)
             t2 = time.perf_counter()
-            faces = tracker.track(faces)
+            faces = tracker.track(faces, captured[0])
             stage_ms["classify"] += (time.perf_counter() - t2) * 1e3
             result = Result(Frame(captured[0], index, t_capture), faces)
             t3 = time.perf_counter()

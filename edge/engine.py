@@ -210,7 +210,7 @@ class Pipeline:
                 stage_ms = {"capture": frame.capture_ms}
                 faces = analyzer.analyze(frame.image, frame.detect_image, stage_ms)
                 t0 = time.perf_counter()
-                faces = tracker.track(faces)
+                faces = tracker.track(faces, frame.image)
                 # Tracking takes microseconds; it counts as part of classifying.
                 stage_ms["classify"] += (time.perf_counter() - t0) * 1e3
                 if not self._hand_over(outbox, Result(frame, faces, stage_ms)):

@@ -4,6 +4,13 @@ Faces are associated frame to frame by box overlap (IoU, greedy, best pairs
 first: with a handful of faces that is as good as the Hungarian method), and
 each track keeps an exponential moving average of its class probabilities so
 the label does not flicker between two close classes from frame to frame.
+
+Overlap alone would hand a track to whoever stands where its face was: a
+person stepping in front of another, a scene cut, a new face in the same
+place. Given the frame, each face also gets a small appearance descriptor (its
+crop, 16x16 gray, normalised), and a pair whose crops do not look alike
+(correlation under `min_similarity`) is not the same track: the new face
+starts its own, and smoothing never mixes two people.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from edge.frames import Face
@@ -26,12 +34,31 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+DESCRIPTOR_SIDE = 16
+
+
+def appearance(image: np.ndarray, box: Sequence[int]) -> np.ndarray | None:
+    """The face crop as a zero-mean, unit-length 16x16 gray vector (None if empty)."""
+    x, y, w, h = (int(v) for v in box)
+    crop = image[max(0, y) : y + h, max(0, x) : x + w]
+    if crop.size == 0:
+        return None
+    if crop.ndim == 3:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(crop, (DESCRIPTOR_SIDE, DESCRIPTOR_SIDE), interpolation=cv2.INTER_AREA)
+    vector = small.astype(np.float32).ravel()
+    vector -= vector.mean()
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 1e-6 else None
+
+
 @dataclass
 class Track:
     id: int
     box: tuple[int, int, int, int]
     probs: np.ndarray
     missed: int = 0
+    descriptor: np.ndarray | None = None
 
 
 class Tracker:
@@ -43,33 +70,48 @@ class Tracker:
     detector) before its id is retired.
     """
 
-    def __init__(self, alpha: float = 0.4, iou_threshold: float = 0.3, max_missed: int = 5):
+    def __init__(
+        self,
+        alpha: float = 0.4,
+        iou_threshold: float = 0.3,
+        max_missed: int = 5,
+        min_similarity: float = 0.7,
+    ):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
         self.alpha = alpha
+        self.min_similarity = min_similarity
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def track(self, faces: Sequence[Face]) -> list[Face]:
+    def track(self, faces: Sequence[Face], image: np.ndarray | None = None) -> list[Face]:
         """The same faces with track ids and smoothed probabilities (and the
-        label and confidence that follow from them)."""
+        label and confidence that follow from them). With the frame `image`,
+        a face must also look like its track to continue it."""
         if not faces:
             self.update([], np.zeros((0, 0), np.float32))
             return []
         labels = tuple(faces[0].probs)
         probs = np.array([[face.probs[label] for label in labels] for face in faces], np.float32)
-        tracks = self.update([face.box for face in faces], probs)
+        descriptors = (
+            [appearance(image, face.box) for face in faces] if image is not None else None
+        )
+        tracks = self.update([face.box for face in faces], probs, descriptors)
         return [
             Face.classified(face.box, face.score, labels, smoothed, track_id)
             for face, (track_id, smoothed) in zip(faces, tracks, strict=True)
         ]
 
     def update(
-        self, boxes: Sequence[Sequence[int]], probs: np.ndarray
+        self,
+        boxes: Sequence[Sequence[int]],
+        probs: np.ndarray,
+        descriptors: Sequence[np.ndarray | None] | None = None,
     ) -> list[tuple[int, np.ndarray]]:
         """(track id, smoothed probabilities) for each box, in input order."""
+        descriptors = descriptors or [None] * len(boxes)
         pairs = sorted(
             (
                 (iou(track.box, box), t, d)
@@ -85,6 +127,8 @@ class Tracker:
                 break
             if t in matched_tracks or d in assignment:
                 continue
+            if not self._looks_alike(self.tracks[t].descriptor, descriptors[d]):
+                continue  # another face where this one was
             matched_tracks.add(t)
             assignment[d] = self.tracks[t]
         out = []
@@ -93,12 +137,15 @@ class Tracker:
             track = assignment.get(d)
             if track is None:
                 track = Track(self._next_id, tuple(box), np.asarray(probs[d], np.float32))
+                track.descriptor = descriptors[d]
                 self._next_id += 1
                 self.tracks.append(track)
             else:
                 track.probs = self.alpha * probs[d] + (1.0 - self.alpha) * track.probs
                 track.box = tuple(box)
                 track.missed = 0
+                if descriptors[d] is not None:
+                    track.descriptor = descriptors[d]  # faces change slowly: the latest look
             seen.add(track.id)
             out.append((track.id, track.probs))
         for track in self.tracks:
@@ -106,3 +153,8 @@ class Tracker:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
+
+    def _looks_alike(self, a: np.ndarray | None, b: np.ndarray | None) -> bool:
+        if a is None or b is None:
+            return True  # no picture to compare: overlap decides
+        return float(np.dot(a, b)) >= self.min_similarity

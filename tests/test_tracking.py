@@ -56,3 +56,81 @@ def test_a_track_survives_short_gaps_then_is_retired():
 def test_invalid_alpha():
     with pytest.raises(ValueError):
         Tracker(alpha=0.0)
+
+
+def swap_clip(frames: int = 60, every: int = 3):
+    """Two different demo faces, each labelled right on its own, taking turns at
+    the same place every `every` frames: (BGR frame, true label) pairs."""
+    import json
+
+    import cv2
+    from conftest import DEMO_CLIP
+
+    from benchmarks.workloads import demo_faces
+
+    truth = json.loads(DEMO_CLIP.with_suffix(".truth.json").read_text())
+    labels = {}
+    for frame in truth["frames"]:
+        for face in frame["faces"]:
+            labels.setdefault(face["file"], face["label"])
+    from edge.analysis import FaceAnalyzer
+    from edge.config import ClassifierConfig, DetectorConfig
+
+    def framed(face):
+        canvas = np.full((480, 640, 3), 110, np.uint8)
+        canvas[120:360, 200:440] = cv2.resize(face, (240, 240))
+        return canvas
+
+    right = []
+    with FaceAnalyzer.from_config(DetectorConfig(tiles=1), ClassifierConfig()) as analyzer:
+        for label, face in zip(labels.values(), demo_faces(), strict=True):
+            found = analyzer.analyze(framed(face))
+            if len(found) == 1 and found[0].label == label:
+                right.append((label, framed(face)))
+    a = right[0]
+    b = next(f for f in right if f[0] != a[0])
+    return [((a, b)[(i // every) % 2][1], (a, b)[(i // every) % 2][0]) for i in range(frames)]
+
+
+def accuracy_with(clip, alpha: float):
+    from edge.analysis import FaceAnalyzer
+    from edge.config import ClassifierConfig, DetectorConfig
+
+    tracker = Tracker(alpha=alpha)
+    right = total = 0
+    ids = {}
+    with FaceAnalyzer.from_config(DetectorConfig(tiles=1), ClassifierConfig()) as analyzer:
+        for image, label in clip:
+            faces = tracker.track(analyzer.analyze(image), image)
+            total += 1
+            if faces:
+                right += faces[0].label == label
+                ids.setdefault(label, set()).add(faces[0].track)
+    return right / total, ids
+
+
+def test_a_new_face_where_another_was_starts_its_own_track_and_smoothing_cannot_hurt():
+    clip = swap_clip()
+    on, ids = accuracy_with(clip, alpha=0.4)
+    off, _ = accuracy_with(clip, alpha=1.0)
+    assert on >= off, (on, off)
+    # every appearance of each face is a track of its own: never one shared
+    first, second = ids.values()
+    assert not first & second
+
+
+def test_the_same_face_moving_keeps_its_track():
+    import cv2
+
+    from edge.frames import Face
+
+    tracker = Tracker()
+    face_image = np.random.default_rng(0).integers(0, 255, (60, 60), np.uint8)
+    ids = set()
+    for step in range(10):
+        canvas = np.full((240, 320), 100, np.uint8)
+        canvas[50 : 50 + 60, 50 + 3 * step : 110 + 3 * step] = face_image
+        image = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+        face = Face((50 + 3 * step, 50, 60, 60), 0.9, "happy", 0.9, {"happy": 0.9, "sad": 0.1}, 0)
+        ids.add(tracker.track([face], image)[0].track)
+    assert ids == {1}

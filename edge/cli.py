@@ -203,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", help="TOML config file")
 
+    analyze = commands.add_parser(
+        "analyze", help="emotion over time per person in videos: CSV, plot, HTML report"
+    )
+    analyze.add_argument("inputs", nargs="+", type=Path, help="video files or folders of them")
+    analyze.add_argument("--out", type=Path, required=True, help="folder for the results")
+    analyze.add_argument("--every", type=int, default=1, help="analyse every n-th frame")
+    analyze.add_argument("--max-faces", type=int, default=0, help="the n largest faces; 0: all")
+    analyze.add_argument("--config", help="TOML config file (detector, classifier, tracking)")
+    analyze.add_argument("--overwrite", action="store_true", help="replace earlier results")
+
     fleet = commands.add_parser("monitor", help="a live table of every device on an MQTT broker")
     fleet.add_argument("url", help="mqtt://host[:1883] or mqtts://host[:8883]")
     fleet.add_argument(
@@ -329,6 +339,48 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from edge.analysis import FaceAnalyzer
+    from edge.video_report import AnalyzeError, analyze_video, list_videos
+
+    if args.every < 1 or args.max_faces < 0:
+        raise ConfigError("--every must be 1 or more and --max-faces 0 or more")
+    config = load_config(args.config)
+    for path in args.inputs:
+        if not path.exists():
+            raise ConfigError(f"{path} not found: pass video files or folders")
+    videos = list_videos(args.inputs)
+    if not videos:
+        raise ConfigError(f"no video files in {', '.join(map(str, args.inputs))}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file: give a folder")
+    failed = 0
+    with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
+        for video in videos:
+            out = args.out if len(videos) == 1 else args.out / video.stem
+            if (out / "summary.json").exists() and not args.overwrite:
+                log.error("%s: %s holds earlier results: pass --overwrite", video, out)
+                failed += 1
+                continue
+            try:
+                summary = analyze_video(video, out, config, analyzer, args.every, args.max_faces)
+            except (AnalyzeError, OSError) as exc:
+                log.error("%s", exc)
+                failed += 1
+                continue
+            log.info(
+                "%s: %d frames analysed, %d track(s), %d face rows in %.1f s (%.1f fps) -> %s",
+                video,
+                summary["frames_processed"],
+                len(summary["tracks"]),
+                summary["face_rows"],
+                summary["seconds"],
+                summary["processed_fps"],
+                out / "report.html",
+            )
+    return EXIT_FAILED if failed else 0
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from edge.broker import parse_url
     from edge.monitor import monitor
@@ -345,6 +397,7 @@ COMMANDS = {
     "image": cmd_image,
     "info": cmd_info,
     "check-config": cmd_check_config,
+    "analyze": cmd_analyze,
     "monitor": cmd_monitor,
 }
 

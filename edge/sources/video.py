@@ -33,6 +33,11 @@ class VideoSource(Source):
         self._position = 0
         self._bad_in_a_row = 0
 
+    @property
+    def frame_count(self) -> int:
+        """How many frames the file says it has (0: a stream, or unknown)."""
+        return 0 if self.live else self._frame_count
+
     def _open(self) -> None:
         if not self.live and not Path(self.location).is_file():
             raise SourceError(f"video file {self.location} not found: check the path")

@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--config", help="TOML config file (detector and classifier)")
     image.add_argument("--detector", help="mediapipe (default) or haar")
     image.add_argument("--model", help="emotion model (.tflite)")
+    image.add_argument(
+        "--report",
+        type=Path,
+        help="for photos in folders named by emotion: write report.json and confusion.png here",
+    )
 
     info = commands.add_parser("info", help="which runtimes, detectors and cameras are available")
     info.add_argument("--json", action="store_true", help="print JSON")
@@ -266,6 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_image(args: argparse.Namespace) -> int:
     from edge.analysis import FaceAnalyzer
+    from edge.labelled_photos import Scores
     from edge.photos import annotate_images
 
     overrides = {
@@ -278,13 +284,29 @@ def cmd_image(args: argparse.Namespace) -> int:
         if not path.exists():
             raise ConfigError(f"{path} not found: pass image files or folders")
     with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
-        done, failed = annotate_images(args.paths, analyzer, args.out, args.overwrite)
+        scores = Scores(analyzer.labels)
+        done, failed = annotate_images(
+            args.paths, analyzer, args.out, args.overwrite, scores=scores
+        )
     log.info(
         "%d image(s) analysed, %d unreadable%s",
         done,
         failed,
         f"; annotated copies in {args.out}" if args.out else "",
     )
+    if scores.total:
+        summary = scores.summary()
+        log.info(
+            "labelled by folder: %d image(s), accuracy %.1f %%, macro-F1 %.3f, no face in %d "
+            "(detection, crop and classification, as the pipeline sees photos)",
+            summary["images"],
+            100 * summary["accuracy"],
+            summary["macro_f1"],
+            summary["no_face"],
+        )
+        if args.report:
+            written = scores.write_report(args.report)
+            log.info("report: %s", ", ".join(map(str, written)))
     return EXIT_BAD_INPUT if failed and not done else 0
 
 

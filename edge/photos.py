@@ -16,6 +16,7 @@ from typing import TextIO
 import cv2
 
 from edge.analysis import FaceAnalyzer
+from edge.labelled_photos import Scores, label_of
 from edge.overlay import annotate
 from edge.sinks.base import SinkError, describe_os_error
 from edge.sources.base import FrameError
@@ -30,13 +31,19 @@ def annotate_images(
     out_dir: Path | None,
     overwrite: bool = False,
     stream: TextIO = sys.stdout,
+    scores: Scores | None = None,
 ) -> tuple[int, int]:
-    """One JSON line per image to `stream`; annotated copies into `out_dir`.
+    """One JSON line per image to `stream`; annotated copies into `out_dir`,
+    in the same sub-folders as under the folder given. With `scores`, images
+    in folders named after an emotion are scored (`edge/labelled_photos.py`).
 
     Returns (images done, images that could not be read). An unreadable file
     is reported and skipped; the inputs are never written to.
     """
-    files = [file for path in paths for file in list_images(Path(path))]
+    files = []
+    for path in map(Path, paths):
+        root = path if path.is_dir() else path.parent
+        files += [(file, file.relative_to(root)) for file in list_images(path)]
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             raise SinkError(f"--out {out_dir} is a file: give a folder for the annotated copies")
@@ -46,9 +53,9 @@ def annotate_images(
             raise SinkError(
                 f"cannot create --out {describe_os_error(exc, out_dir)}: choose a writable folder"
             ) from None
-        inputs = {f.resolve() for f in files}
+        inputs = {f.resolve() for f, _ in files}
     done = failed = 0
-    for path in files:
+    for path, relative in files:
         try:
             image = read_image(path)
         except FrameError as exc:
@@ -57,8 +64,13 @@ def annotate_images(
             continue
         result = analyzer.analyze_still(image)
         record = {"path": str(path), "faces": [face.to_json() for face in result.faces]}
+        if scores is not None and (truth := label_of(path, scores.labels)) is not None:
+            largest = max(result.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+            scores.add(truth, largest.label if largest else None)
+            record["folder_label"] = truth
         if out_dir is not None:
-            target = out_dir / path.name
+            target = out_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
             if target.resolve() in inputs:
                 raise SinkError(f"{target} is an input image: choose another --out folder")
             if target.exists() and not overwrite:

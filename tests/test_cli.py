@@ -10,6 +10,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 from conftest import DEMO_CLIP, MODEL, ROOT, assert_one_line_error, demo_frame, demo_truth, run_cli
 
@@ -340,3 +341,44 @@ def test_journal_logging_has_priorities_and_no_timestamps():
     assert proc.returncode == 2  # argparse: unknown option
     proc = run_cli("run", "--source", "nothing-here", env={"JOURNAL_STREAM": "8:1234"})
     assert proc.stderr.splitlines()[-1].startswith("<3>ERROR edge: unknown source")
+
+
+def test_image_walks_class_folders_and_states_the_accuracy(tmp_path):
+    """Photos in folders named by emotion (with the usual aliases): the stated
+    accuracy is the one counted here, image by image, through the same path."""
+    from benchmarks.workloads import demo_faces
+    from edge.analysis import FaceAnalyzer
+    from edge.config import ClassifierConfig, DetectorConfig
+
+    truth = {}
+    for frame in demo_truth()["frames"]:
+        for face in frame["faces"]:
+            truth.setdefault(face["file"], face["label"])
+    alias = {"happy": "happiness", "surprise": "surprised", "angry": "anger", "sad": "sadness"}
+    photos = tmp_path / "set"
+    expected_right = total = 0
+    with FaceAnalyzer.from_config(DetectorConfig(), ClassifierConfig()) as analyzer:
+        for n, (label, face) in enumerate(zip(truth.values(), demo_faces(), strict=True)):
+            folder = photos / "part" / alias.get(label, label)
+            folder.mkdir(parents=True, exist_ok=True)
+            canvas = np.full((480, 640, 3), 110, np.uint8)
+            canvas[120:360, 200:440] = cv2.resize(face, (240, 240))
+            cv2.imwrite(str(folder / f"{n}.png"), canvas)
+            found = analyzer.analyze_still(canvas).faces
+            largest = max(found, key=lambda f: f.box[2] * f.box[3], default=None)
+            expected_right += largest is not None and largest.label == label
+            total += 1
+    (photos / "part" / "sadness" / "empty.png").parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(photos / "part" / "sadness" / "empty.png"), demo_frame(26))  # no face
+    total += 1
+    proc = run_cli("image", str(photos), "--out", str(tmp_path / "out"), "--report",
+                   str(tmp_path / "report"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == total  # every sub-folder was walked
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["images"] == total and report["no_face"] == 1
+    assert report["accuracy"] == round(expected_right / total, 4)
+    assert f"accuracy {100 * expected_right / total:.1f} %" in proc.stderr
+    assert (tmp_path / "report" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    # the annotated copies keep the folders: same names in two classes do not collide
+    assert (tmp_path / "out" / "part" / "sadness" / "empty.png").is_file()

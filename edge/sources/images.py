@@ -13,9 +13,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 
 
 def list_images(path: Path) -> list[Path]:
-    """The image files at `path` (a file, or a folder's images sorted by name)."""
+    """The image files at `path`: a file, or a folder's images and its
+    sub-folders' (a folder per class is how labelled photos come), sorted."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     return [path]
 
 

@@ -32,16 +32,21 @@ class FaceAnalyzer(Lifecycle):
 
     description = "face analyzer"
 
-    def __init__(self, detector: Detector, classifier: EmotionClassifier) -> None:
+    def __init__(
+        self, detector: Detector, classifier: EmotionClassifier, max_faces: int = 0
+    ) -> None:
         super().__init__()
         self.detector = detector
         self.classifier = classifier
+        self.max_faces = max_faces  # the largest n faces are classified; 0: all
 
     @classmethod
     def from_config(cls, detector: DetectorConfig, classifier: ClassifierConfig) -> Self:
         """The analyzer a run's `[detector]` and `[classifier]` sections describe
         (the classifier's model is loaded now: a bad file fails here, not later)."""
-        return cls(make_detector(detector), EmotionClassifier.from_config(classifier))
+        return cls(
+            make_detector(detector), EmotionClassifier.from_config(classifier), detector.max_faces
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -70,6 +75,8 @@ class FaceAnalyzer(Lifecycle):
         self._check_open()
         t0 = time.perf_counter()
         detections = detect_on(self.detector, image, detect_image)
+        if self.max_faces and len(detections) > self.max_faces:
+            detections = sorted(detections, key=lambda d: -d.box[2] * d.box[3])[: self.max_faces]
         t1 = time.perf_counter()
         probs = self.classifier.classify(image, [d.box for d in detections])
         faces = [

@@ -45,6 +45,7 @@ RUN_OVERRIDES = {
     "detector_model": "detector.model",
     "detector_range": "detector.range",
     "tiles": "detector.tiles",
+    "max_faces": "detector.max_faces",
     "model": "classifier.model",
     "threads": "classifier.num_threads",
     "display": "output.display",
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--height", type=int, help="camera height (default 480)")
     run.add_argument("--detector", help="mediapipe (default) or haar")
     run.add_argument("--detector-model", help="face detection model file")
+    run.add_argument("--max-faces", type=int, help="classify the n largest faces only")
     run.add_argument(
         "--detector-range",
         help="BlazeFace on the whole frame: short (default; faces over ~16 %% of the width) "
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("inputs", nargs="+", type=Path, help="video files or folders of them")
     analyze.add_argument("--out", type=Path, required=True, help="folder for the results")
     analyze.add_argument("--every", type=int, default=1, help="analyse every n-th frame")
-    analyze.add_argument("--max-faces", type=int, default=0, help="the n largest faces; 0: all")
+    analyze.add_argument("--max-faces", type=int, help="the n largest faces only")
     analyze.add_argument("--config", help="TOML config file (detector, classifier, tracking)")
     analyze.add_argument("--overwrite", action="store_true", help="replace earlier results")
 
@@ -365,9 +367,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from edge.analysis import FaceAnalyzer
     from edge.video_report import AnalyzeError, analyze_video, list_videos
 
-    if args.every < 1 or args.max_faces < 0:
-        raise ConfigError("--every must be 1 or more and --max-faces 0 or more")
-    config = load_config(args.config)
+    if args.every < 1:
+        raise ConfigError("--every must be 1 or more")
+    overrides = {} if args.max_faces is None else {"detector.max_faces": args.max_faces}
+    config = load_config(args.config, overrides)
     for path in args.inputs:
         if not path.exists():
             raise ConfigError(f"{path} not found: pass video files or folders")
@@ -385,7 +388,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             try:
-                summary = analyze_video(video, out, config, analyzer, args.every, args.max_faces)
+                summary = analyze_video(video, out, config, analyzer, args.every)
             except (AnalyzeError, OSError) as exc:
                 log.error("%s", exc)
                 failed += 1

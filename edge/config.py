@@ -79,6 +79,7 @@ class DetectorConfig(_Section):
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     min_face: int = Field(20, ge=8, description="smallest face side in pixels")
+    max_faces: int = Field(0, ge=0, description="classify the n largest faces only; 0: all")
 
     @property
     def model_path(self) -> Path:

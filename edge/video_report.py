@@ -111,7 +111,6 @@ def analyze_video(
     config: RunConfig,
     analyzer: FaceAnalyzer,
     every: int = 1,
-    max_faces: int = 0,
     progress: bool = True,
 ) -> dict:
     """Analyse one video into `out_dir`; returns its summary (also summary.json)."""
@@ -151,9 +150,7 @@ def analyze_video(
                     index += 1
                     continue
                 image = captured.image
-                faces = analyzer.analyze(image)
-                if max_faces:
-                    faces = sorted(faces, key=lambda f: -f.box[2] * f.box[3])[:max_faces]
+                faces = analyzer.analyze(image)  # the largest [detector] max_faces only
                 faces = tracker.track(faces, image)
                 time_s = index / fps
                 for face in faces:
@@ -178,7 +175,7 @@ def analyze_video(
         "version": __version__,
         "settings": {
             "every": every,
-            "max_faces": max_faces,
+            "max_faces": config.detector.max_faces,
             "detector": config.detector.model_dump(),
             "smoothing": config.tracking.smoothing,
             "model": Path(config.classifier.model).name,

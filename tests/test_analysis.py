@@ -74,3 +74,18 @@ def test_lifecycle_and_a_bad_model(tmp_path):
     assert analyzer.classifier._interpreter is None  # closed with it
     with pytest.raises(ModelError, match="not found"):
         FaceAnalyzer.from_config(DetectorConfig(), ClassifierConfig(model=str(tmp_path / "x")))
+
+
+def test_max_faces_keeps_the_largest():
+    from conftest import demo_frame
+
+    from edge.analysis import FaceAnalyzer
+    from edge.config import ClassifierConfig, DetectorConfig
+
+    image = demo_frame(40)  # two faces
+    with FaceAnalyzer.from_config(DetectorConfig(), ClassifierConfig()) as analyzer:
+        both = analyzer.analyze(image)
+    with FaceAnalyzer.from_config(DetectorConfig(max_faces=1), ClassifierConfig()) as analyzer:
+        one = analyzer.analyze(image)
+    assert len(both) >= 2 and len(one) == 1
+    assert one[0].box == max(both, key=lambda f: f.box[2] * f.box[3]).box

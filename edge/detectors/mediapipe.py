@@ -9,9 +9,10 @@ frames: 18 frames, 0.6 s at 30 fps, by default), and every frame looks around
 each far face found so far (a window four faces wide), so a face once found
 is followed on every frame. The cost is even: one more inference every
 `tile_every` frames and one per far face, never a frame that stops for all
-the tiles at once. Tiles and windows use
-`tile_model` (full range: small faces in a tile), while the whole frame keeps
-`model`, so close faces are found as before. `forget()` makes the next image
+the tiles at once. Tiles use `tile_model` (full range: small faces in a
+tile); the whole frame and the windows around far faces, where a face fills a
+quarter of the view, keep `model` (short range, the cheaper), so close faces
+are found as before. `forget()` makes the next image
 look at every tile at once and follow nothing: for unrelated photos.
 
 The model file ships in `models/` (current mediapipe releases no longer bundle
@@ -148,10 +149,13 @@ class MediaPipeDetector(Detector):
             else:
                 windows = []
             self._frame += 1
-            windows += [around(box, width, height) for box in self._far]
             extra = []
             for window in windows:
                 extra += self._detect_window(self._tile_detector, rgb, window)
+            # A far face fills a quarter of its window: the short-range model,
+            # half the full range's cost, sees it there.
+            for box in self._far:
+                extra += self._detect_window(self._detector, rgb, around(box, width, height))
             faces = merge(whole + sorted(extra, key=lambda d: -d.score))
             # Followed between tile passes: small faces the whole-frame pass missed.
             self._far = [

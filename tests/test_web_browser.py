@@ -62,6 +62,22 @@ def browser():
     driver.quit()
 
 
+# How many pixels of a canvas are coloured (not blank, not gray text).
+COLOURED_PIXELS = """
+const canvas = document.getElementById(arguments[0]);
+const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+let n = 0;
+for (let i = 0; i < data.length; i += 4) {
+  const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+  if (a > 0 && (Math.abs(r - g) > 30 || Math.abs(g - b) > 30)) n++;
+}
+return n;
+"""
+
+
+DRAWS = "return Number(document.getElementById('{}').dataset.draws)"
+
+
 def wait(driver, condition, timeout: float = 15, message: str = ""):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
         lambda d: condition(d) or None, message
@@ -91,6 +107,25 @@ def test_page_streams_updates_and_analyses_a_photo(browser, tmp_path):
         assert browser.find_element(By.ID, "viewers").text == "1"
         labels = browser.find_elements(By.CSS_SELECTOR, "#labels tbody tr td:first-child")
         assert labels and {cell.text for cell in labels} <= LABELS
+
+        # The charts draw, in colour, and keep drawing as the figures arrive.
+        for chart in ("label-chart", "timeline"):
+            wait(
+                browser,
+                lambda d, c=chart: d.execute_script(COLOURED_PIXELS, c) > 50,
+                message=f"{chart} drew nothing",
+            )
+            draws = int(browser.find_element(By.ID, chart).get_attribute("data-draws"))
+            wait(
+                browser,
+                lambda d, c=chart, n=draws: (
+                    int(d.find_element(By.ID, c).get_attribute("data-draws")) > n
+                ),
+                timeout=5,
+                message=f"{chart} did not update",
+            )
+        rows = browser.execute_script("return document.getElementById('timeline').height")
+        assert rows >= 40  # a row per person seen in the last minute
 
         # A photo upload shows the annotated photo and one row per face.
         browser.find_element(By.ID, "file").send_keys(str(photo))

@@ -159,6 +159,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 def stats_payload(app: web.Application) -> dict:
     hub = app[HUB]
     snap = hub.snapshot()
+    latest = hub.latest_event() or {}
     return {
         **app[INFO],
         "fps": snap.get("processed_fps", 0.0),
@@ -167,6 +168,11 @@ def stats_payload(app: web.Application) -> dict:
         "stage_ms": snap.get("stage_ms", {}),
         "faces": hub.faces_now,
         "labels_last_minute": hub.labels_last_minute(),
+        # the faces in view now, for the page's per-person timeline
+        "tracks": [
+            {"track": f["track"], "label": f["label"], "confidence": round(f["confidence"], 3)}
+            for f in latest.get("faces", [])
+        ],
         "frames_processed": snap.get("frames_processed", 0),
         "frames_skipped": snap.get("frames_skipped", 0),
         "viewers": hub.viewers,

@@ -14,6 +14,79 @@ function text(id, value) {
   document.getElementById(id).textContent = value;
 }
 
+// One colour per emotion, the same in both charts.
+const COLOURS = {
+  angry: "#d62728", disgust: "#8c564b", fear: "#9467bd", happy: "#ffbf00",
+  neutral: "#7f7f7f", sad: "#1f77b4", surprise: "#2ca02c",
+};
+const HISTORY_S = 60;
+const history = new Map(); // track id -> [{t, label}], the last HISTORY_S seconds
+
+function colour(label) {
+  return COLOURS[label] || "#17becf";
+}
+
+function countDraw(canvas) {
+  canvas.dataset.draws = String(Number(canvas.dataset.draws) + 1);
+}
+
+function drawLabelChart(counts) {
+  const canvas = document.getElementById("label-chart");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const entries = Object.entries(counts);
+  const most = Math.max(1, ...entries.map(([, n]) => n));
+  const row = canvas.height / Math.max(entries.length, 1);
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "middle";
+  entries.forEach(([label, n], i) => {
+    const y = i * row;
+    ctx.fillStyle = colour(label);
+    ctx.fillRect(70, y + 2, ((canvas.width - 110) * n) / most, row - 4);
+    ctx.fillStyle = "#222";
+    ctx.fillText(label, 2, y + row / 2);
+    ctx.fillText(String(n), canvas.width - 36, y + row / 2);
+  });
+  countDraw(canvas);
+}
+
+function drawTimeline(tracks) {
+  const now = Date.now() / 1000;
+  for (const face of tracks) {
+    if (!history.has(face.track)) history.set(face.track, []);
+    history.get(face.track).push({ t: now, label: face.label });
+  }
+  for (const [id, points] of history) {
+    while (points.length && now - points[0].t > HISTORY_S) points.shift();
+    if (!points.length) history.delete(id);
+  }
+  const canvas = document.getElementById("timeline");
+  const rows = [...history.keys()].sort((a, b) => a - b);
+  const rowHeight = 16;
+  canvas.height = Math.max(40, rows.length * rowHeight + 4);
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "middle";
+  const left = 40;
+  const width = canvas.width - left;
+  rows.forEach((id, i) => {
+    const y = i * rowHeight + 2;
+    ctx.fillStyle = "#222";
+    ctx.fillText(`#${id}`, 2, y + rowHeight / 2);
+    for (const point of history.get(id)) {
+      const x = left + width * (1 - (now - point.t) / HISTORY_S);
+      ctx.fillStyle = colour(point.label);
+      ctx.fillRect(x - width / HISTORY_S, y, width / HISTORY_S + 1, rowHeight - 3);
+    }
+  });
+  if (!rows.length) {
+    ctx.fillStyle = "#888";
+    ctx.fillText("no one in view in the last minute", left, 20);
+  }
+  countDraw(canvas);
+}
+
 function showStats(s) {
   text("running", `${s.source} · ${s.detector} · ${s.model}`);
   text("fps", s.fps.toFixed(1));
@@ -31,6 +104,8 @@ function showStats(s) {
       return row;
     })
   );
+  drawLabelChart(s.labels_last_minute);
+  drawTimeline(s.tracks || []);
   text("updated", "updated " + new Date().toLocaleTimeString());
 }
 

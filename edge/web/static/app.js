@@ -26,6 +26,10 @@ function colour(label) {
   return COLOURS[label] || "#17becf";
 }
 
+function ink(canvas) {
+  return getComputedStyle(canvas).color; // the page's text colour, light or dark theme
+}
+
 function countDraw(canvas) {
   canvas.dataset.draws = String(Number(canvas.dataset.draws) + 1);
 }
@@ -43,7 +47,7 @@ function drawLabelChart(counts) {
     const y = i * row;
     ctx.fillStyle = colour(label);
     ctx.fillRect(70, y + 2, ((canvas.width - 110) * n) / most, row - 4);
-    ctx.fillStyle = "#222";
+    ctx.fillStyle = ink(canvas);
     ctx.fillText(label, 2, y + row / 2);
     ctx.fillText(String(n), canvas.width - 36, y + row / 2);
   });
@@ -72,7 +76,7 @@ function drawTimeline(tracks) {
   const width = canvas.width - left;
   rows.forEach((id, i) => {
     const y = i * rowHeight + 2;
-    ctx.fillStyle = "#222";
+    ctx.fillStyle = ink(canvas);
     ctx.fillText(`#${id}`, 2, y + rowHeight / 2);
     for (const point of history.get(id)) {
       const x = left + width * (1 - (now - point.t) / HISTORY_S);
@@ -81,7 +85,7 @@ function drawTimeline(tracks) {
     }
   });
   if (!rows.length) {
-    ctx.fillStyle = "#888";
+    ctx.fillStyle = ink(canvas);
     ctx.fillText("no one in view in the last minute", left, 20);
   }
   countDraw(canvas);

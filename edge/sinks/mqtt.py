@@ -250,7 +250,7 @@ class MqttSink(Sink):
     def _close(self) -> None:
         for event in self.track_events.close(time.monotonic()):
             self._queue_event(event)
-        self._publish_state(force=True)
+        self._publish_state()
         deadline = time.monotonic() + FLUSH_S
         while self.connected.is_set() and len(self._spool) and time.monotonic() < deadline:
             self._wake.set()
@@ -316,7 +316,7 @@ class MqttSink(Sink):
         self._state_key, self._state_at = key, now
         self._publish_state()
 
-    def _publish_state(self, force: bool = False) -> None:
+    def _publish_state(self) -> None:
         if self._last_state is None or not self.connected.is_set():
             return
         self._client.publish(self.topics.state, json.dumps(self._last_state), qos=1, retain=True)

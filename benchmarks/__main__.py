@@ -361,37 +361,36 @@ def run_soak(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def run_distance(args: argparse.Namespace, out: Path) -> int:
-    result = {
+def stamped(figures: dict) -> dict:
+    """A result with when, where and with which model it was measured."""
+    return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "model": components.model_facts(),
-        **distance.run(count=24 if args.quick else 80),
+        **figures,
     }
-    (out / "distance.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "distance.md").write_text(distance.table(result))
-    written = [
-        out / "distance.json",
-        out / "distance.md",
-        distance.plot(result, out / "distance.png"),
-    ]
-    print(distance.table(result))
-    log.info("wrote %s", ", ".join(str(p) for p in written))
+
+
+def write_result(out: Path, name: str, result: dict, table: str, *more: Path) -> int:
+    """`name`.json and `name`.md (the table, also printed) beside the other results."""
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(table)
+    print(table)
+    log.info(
+        "wrote %s", ", ".join(str(p) for p in [out / f"{name}.json", out / f"{name}.md", *more])
+    )
     return 0
+
+
+def run_distance(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(distance.run(count=24 if args.quick else 80))
+    plot = distance.plot(result, out / "distance.png")
+    return write_result(out, "distance", result, distance.table(result), plot)
 
 
 def run_mqtt(args: argparse.Namespace, out: Path) -> int:
-    result = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "model": components.model_facts(),
-        **mqtt.run(str(args.clip), call_in_child),
-    }
-    (out / "mqtt.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "mqtt.md").write_text(mqtt.table(result))
-    print(mqtt.table(result))
-    log.info("wrote %s, %s", out / "mqtt.json", out / "mqtt.md")
-    return 0
+    result = stamped(mqtt.run(str(args.clip), call_in_child))
+    return write_result(out, "mqtt", result, mqtt.table(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -437,13 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError):
         pass
     from edge.engine import PipelineError
+    from edge.sources import SourceFailed
 
     try:
         return COMMANDS[args.command](args)
     except _user_errors() as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
-    except PipelineError as exc:
+    except (PipelineError, SourceFailed) as exc:  # a camera stuck at start, too
         log.error("%s", exc)
         return EXIT_FAILED
     except KeyboardInterrupt:

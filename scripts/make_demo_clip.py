@@ -14,7 +14,7 @@ detector finds it on its own at that size (faces are tried in a seeded
 order). The clip then measures the classifier end to end, not the detector's
 limits on 48 px faces. Seeded: the same data give the same clip.
 
-The clip ends with two longer scenes of three far faces, 60 px wide (2.1 m
+The clip ends with a longer scene of three far faces, 60 px wide (2.1 m
 from a Pi camera at 640x480), each kept only if the default detector (with
 its far-face tiles) finds it: they check that far faces are found and
 followed, and how soon (the tiles take up to 18 frames to reach a new one).
@@ -43,9 +43,9 @@ LAYOUTS = {1: [(320, 240, 260)], 2: [(170, 240, 230), (470, 240, 230)]}
 SCENES = (1, 2, 1, 2, 1, 2, 1, 2)
 DRIFT = 24  # pixels a face moves over a scene
 SEED = 2013
-# The far scenes at the end: (centre x, centre y) of each face, their side, length.
+# The far scene(s) at the end: (centre x, centre y) of each face, their side, how many, length.
 FAR_SLOTS = [(130, 150), (330, 330), (520, 170)]
-FAR_SIDE, FAR_SCENES, FAR_SCENE_FRAMES = 60, 2, 48
+FAR_SIDE, FAR_SCENES, FAR_SCENE_FRAMES = 60, 1, 48
 
 
 def background(rng: np.random.Generator) -> np.ndarray:

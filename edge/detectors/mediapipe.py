@@ -149,14 +149,18 @@ class MediaPipeDetector(Detector):
             else:
                 windows = []
             self._frame += 1
-            extra = []
-            for window in windows:
-                extra += self._detect_window(self._tile_detector, rgb, window)
             # A far face fills a quarter of its window: the short-range model,
-            # half the full range's cost, sees it there.
+            # half the full range's cost, sees it there. Those boxes come before
+            # the tiles' in the merge, so a followed face keeps one kind of box
+            # (one model's) from frame to frame, and with it one track.
+            followed = []
             for box in self._far:
-                extra += self._detect_window(self._detector, rgb, around(box, width, height))
-            faces = merge(whole + sorted(extra, key=lambda d: -d.score))
+                followed += self._detect_window(self._detector, rgb, around(box, width, height))
+            found = []
+            for window in windows:
+                found += self._detect_window(self._tile_detector, rgb, window)
+            by_score = sorted(found, key=lambda d: -d.score)
+            faces = merge(whole + sorted(followed, key=lambda d: -d.score) + by_score)
             # Followed between tile passes: small faces the whole-frame pass missed.
             self._far = [
                 f.box

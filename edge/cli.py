@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-faces", type=int, help="classify the n largest faces only")
     run.add_argument(
         "--detector-range",
-        help="BlazeFace on the whole frame: short (default; faces over ~16 %% of the width) "
-        "or full (~11 %%)",
+        help="BlazeFace on the whole frame: short (default; faces over ~20 %% of the width) "
+        "or full (~15 %%)",
     )
     run.add_argument(
         "--tiles",

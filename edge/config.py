@@ -51,8 +51,9 @@ DetectorName = Literal["mediapipe", "haar"]
 DisplayName = Literal["auto", "window", "none", "drm"]
 DetectorRange = Literal["short", "full"]
 
-# BlazeFace's two models (models/): short range sees faces down to about 16 %
-# of the frame's width, full range to about 6 % (docs/distance.md measures it).
+# BlazeFace's two models (models/): on the whole frame, short range sees faces
+# down to about a fifth of its width, full range to about 15 %; tiles reach
+# farther (docs/distance.md measures it).
 RANGE_MODELS = {
     "short": MODELS_DIR / "face_detection_short_range.tflite",
     "full": MODELS_DIR / "face_detection_full_range_sparse.tflite",

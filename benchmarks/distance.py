@@ -45,6 +45,7 @@ from edge.analysis import FaceAnalyzer
 from edge.config import DEMO_CLIP, RANGE_MODELS, ClassifierConfig, DetectorConfig
 from edge.detectors.mediapipe import MediaPipeDetector
 from edge.frames import Face
+from edge.tracking import iou
 
 log = logging.getLogger("benchmarks.distance")
 
@@ -179,20 +180,14 @@ def scenes(faces, face_px: int, size: tuple[int, int], rng: np.random.Generator)
         yield canvas, truths
 
 
-def overlap(a: tuple, b: tuple) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
-
-
 def score(truths, faces: list[Face]) -> tuple[int, int]:
     """(found, found and labelled right): each true face matched to the best
     remaining detection overlapping it by IoU >= 0.3."""
     found = right = 0
     left = list(faces)
     for box, label in truths:
-        best = max(left, key=lambda f: overlap(box, f.box), default=None)
-        if best is not None and overlap(box, best.box) >= 0.3:
+        best = max(left, key=lambda f: iou(box, f.box), default=None)
+        if best is not None and iou(box, best.box) >= 0.3:
             left.remove(best)
             found += 1
             right += best.label == label

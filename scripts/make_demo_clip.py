@@ -127,6 +127,25 @@ def pick_far_faces(data: Path, bg: np.ndarray, rng, used: set[str]) -> list:
     raise SystemExit(f"not enough far faces the detector finds in {data}")
 
 
+def write_scene(writer, truth_frames: list, bg, scene: list, frames: int, drift: float) -> None:
+    """A scene's frames, then a gap of empty ones, with their truth appended.
+
+    `scene`: (label, file name, face, side, centre x, centre y, drift direction)
+    per face; each face moves `drift` pixels over the scene.
+    """
+    for step in range(frames + GAP_FRAMES):
+        canvas = bg.copy()
+        entries = []
+        if step < frames:
+            t = step / (frames - 1) - 0.5
+            for label, name, face, side, cx, cy, direction in scene:
+                x, y = cx + drift * t * direction[0], cy + drift * t * direction[1]
+                box = place(canvas, face, x, y, side)
+                entries.append({"box": box, "label": label, "file": name})
+        writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+        truth_frames.append({"frame": len(truth_frames), "faces": entries})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,51 +166,23 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(args.out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
-    truth_frames = []
-    index = 0
+    truth_frames: list[dict] = []
     for count in SCENES:
-        scene = [(next(faces), slot, rng.uniform(-1, 1, 2)) for slot in LAYOUTS[count]]
-        for step in range(SCENE_FRAMES + GAP_FRAMES):
-            canvas = bg.copy()
-            entries = []
-            if step < SCENE_FRAMES:
-                t = step / (SCENE_FRAMES - 1) - 0.5
-                for (label, name, face, side), (cx, cy, _), direction in scene:
-                    box = place(
-                        canvas,
-                        face,
-                        cx + DRIFT * t * direction[0],
-                        cy + DRIFT * t * direction[1],
-                        side,
-                    )
-                    entries.append({"box": box, "label": label, "file": name})
-            writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
-            truth_frames.append({"frame": index, "faces": entries})
-            index += 1
+        scene = [
+            (label, name, face, side, cx, cy, rng.uniform(-1, 1, 2))
+            for (label, name, face, side), (cx, cy, _) in zip(
+                (next(faces) for _ in LAYOUTS[count]), LAYOUTS[count], strict=True
+            )
+        ]
+        write_scene(writer, truth_frames, bg, scene, SCENE_FRAMES, DRIFT)
     # Far scenes, from their own seeded generator: the scenes above stay as they were.
     far_rng = np.random.default_rng(SEED + 1)
     used = {face["file"] for frame in truth_frames for face in frame["faces"]}
     far = iter(pick_far_faces(args.data, bg, far_rng, used))
-    drift = DRIFT * FAR_SIDE / 240
     for _ in range(FAR_SCENES):
-        scene = [(next(far), slot, far_rng.uniform(-1, 1, 2)) for slot in FAR_SLOTS]
-        for step in range(FAR_SCENE_FRAMES + GAP_FRAMES):
-            canvas = bg.copy()
-            entries = []
-            if step < FAR_SCENE_FRAMES:
-                t = step / (FAR_SCENE_FRAMES - 1) - 0.5
-                for (label, name, face), (cx, cy), direction in scene:
-                    box = place(
-                        canvas,
-                        face,
-                        cx + drift * t * direction[0],
-                        cy + drift * t * direction[1],
-                        FAR_SIDE,
-                    )
-                    entries.append({"box": box, "label": label, "file": name})
-            writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
-            truth_frames.append({"frame": index, "faces": entries})
-            index += 1
+        scene = [(*next(far), FAR_SIDE, cx, cy, far_rng.uniform(-1, 1, 2)) for cx, cy in FAR_SLOTS]
+        write_scene(writer, truth_frames, bg, scene, FAR_SCENE_FRAMES, DRIFT * FAR_SIDE / 240)
+    index = len(truth_frames)
     writer.release()
 
     truth = {

@@ -8,6 +8,7 @@ import numpy as np
 
 from edge.frames import Detection
 from edge.lifecycle import Lifecycle
+from edge.tracking import iou as box_overlap
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
@@ -63,21 +64,13 @@ def tile_windows(width: int, height: int, n: int, overlap: float = 0.25) -> list
     return [(int(x), int(y), tile_w, tile_h) for y in ys for x in xs]
 
 
-def box_iou(a: tuple, b: tuple) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
 def same_face(a: tuple, b: tuple, iou: float = 0.3, inside: float = 0.6) -> bool:
     """Whether two boxes are one face: they overlap by `iou`, or most of the
     smaller lies inside the larger (a tile's seam cuts a close face in part)."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     smaller = min(a[2] * a[3], b[2] * b[3])
-    return box_iou(a, b) >= iou or (smaller > 0 and ix * iy / smaller >= inside)
+    return box_overlap(a, b) >= iou or (smaller > 0 and ix * iy / smaller >= inside)
 
 
 def merge(detections: list[Detection]) -> list[Detection]:

@@ -26,6 +26,10 @@ class DataConfig(_Strict):
     input_size: int = Field(48, ge=32, le=224)
     cache_dir: str = ".cache/fer"
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    # FER+ crowd votes for these images (ferplus-votes.csv: host_training/ferplus.py),
+    # e.g. "../shared/datasets/fer2013/ferplus-votes.csv"; "" = none. With
+    # votes, faces voted mostly "unknown" or "not a face" leave the training set.
+    votes: str = ""
 
 
 class ModelConfig(BaseModel):
@@ -98,6 +102,9 @@ class TrainConfig(_Strict):
     # "flip" (the face and its mirror) or "flip-shift-zoom" (14: host_training/distill.py).
     teacher_views: Literal["flip", "flip-shift-zoom"] = "flip"
     distill_weight: float = Field(0.5, ge=0, le=1)
+    # Targets before distillation: (1 - crowd_weight) * one-hot FER-2013 label
+    # + crowd_weight * the FER+ crowd's distribution (needs data.votes).
+    crowd_weight: float = Field(0.0, ge=0, le=1)
     # Average the weights of the last N epochs (SWA) into averaged.keras,
     # which quantize then converts instead of best.keras; 0 = off.
     average_epochs: int = Field(0, ge=0)
@@ -112,6 +119,15 @@ class Config(_Strict):
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _crowd_needs_votes(self) -> Config:
+        if self.train.crowd_weight > 0 and not self.data.votes:
+            raise ValueError(
+                "train.crowd_weight needs data.votes: set it to ferplus-votes.csv "
+                "(e.g. ../shared/datasets/fer2013/ferplus-votes.csv) or crowd_weight to 0"
+            )
+        return self
 
 
 class ConfigError(ValueError):

@@ -35,6 +35,7 @@ CSV_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surp
 CSV_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 FOLDER_TO_SPLIT = {"train": "train", "test": "val", "val": "val", "validation": "val"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
+CACHE_FORMAT = 3  # 3: file paths cached beside the arrays
 
 
 class DataError(ValueError):
@@ -43,13 +44,25 @@ class DataError(ValueError):
 
 @dataclass
 class Split:
-    """Faces as uint8 (N, size, size) and canonical label indices (N,)."""
+    """Faces as uint8 (N, size, size) and canonical label indices (N,).
+
+    `files` names each face's image by its path under the data folder
+    (`train/angry/x.jpg`, or `angry/x.jpg` for class folders alone) where the
+    data came from image folders, None from a CSV: the key FER+ crowd votes
+    are joined by (host_training/ferplus.py).
+    """
 
     x: np.ndarray
     y: np.ndarray
+    files: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def subset(self, keep: np.ndarray) -> Split:
+        """The faces where the boolean mask (or index array) `keep` selects."""
+        files = None if self.files is None else self.files[keep]
+        return Split(self.x[keep], self.y[keep], files)
 
     def counts(self) -> dict[str, int]:
         return {label: int((self.y == i).sum()) for i, label in enumerate(LABELS)}
@@ -82,9 +95,10 @@ def _is_class_folder_root(path: Path) -> bool:
     return bool(subdirs) and all(p.name.lower() in LABELS or p.name.isdigit() for p in subdirs)
 
 
-def _read_class_folders(root: Path, size: int) -> Split:
+def _read_class_folders(root: Path, size: int, prefix: str = "") -> Split:
     faces: list[np.ndarray] = []
     labels: list[int] = []
+    files: list[str] = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         index = label_index(class_dir.name)
         for file in sorted(class_dir.iterdir()):
@@ -95,9 +109,10 @@ def _read_class_folders(root: Path, size: int) -> Split:
                 raise DataError(f"cannot read image {file}: delete or replace the file")
             faces.append(crop_face(image, None, size))
             labels.append(index)
+            files.append(f"{prefix}{class_dir.name}/{file.name}")
     if not faces:
         raise DataError(f"no images under {root}: expected {root}/<class>/*.jpg")
-    return Split(np.stack(faces), np.asarray(labels, dtype=np.int64))
+    return Split(np.stack(faces), np.asarray(labels, dtype=np.int64), np.asarray(files))
 
 
 def _read_csv(path: Path, size: int) -> dict[str, Split]:
@@ -146,7 +161,7 @@ def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, S
         members = np.flatnonzero(split.y == label)
         rng.shuffle(members)
         held[members[: max(1, round(len(members) * fraction))]] = True
-    return Split(split.x[~held], split.y[~held]), Split(split.x[held], split.y[held])
+    return split.subset(~held), split.subset(held)
 
 
 def read_splits(path: Path | str, size: int = 48) -> dict[str, Split]:
@@ -174,7 +189,7 @@ def read_splits(path: Path | str, size: int = 48) -> dict[str, Split]:
         if p.is_dir() and p.name.lower() in FOLDER_TO_SPLIT
     }
     if split_dirs:
-        return {name: _read_class_folders(d, size) for name, d in split_dirs.items()}
+        return {name: _read_class_folders(d, size, f"{d.name}/") for name, d in split_dirs.items()}
     if _is_class_folder_root(path):
         return {"val": _read_class_folders(path, size)}
     raise DataError(
@@ -185,7 +200,7 @@ def read_splits(path: Path | str, size: int = 48) -> dict[str, Split]:
 
 def _fingerprint(path: Path, size: int) -> str:
     """Changes whenever a file is added, removed or rewritten under `path`."""
-    digest = hashlib.sha1(f"{path.resolve()}|{size}".encode())
+    digest = hashlib.sha1(f"{path.resolve()}|{size}|{CACHE_FORMAT}".encode())
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
         stat = file.stat()
@@ -213,12 +228,19 @@ def load_splits(
             with np.load(cache_file) as data:
                 names = {key.rsplit("_", 1)[0] for key in data.files}
                 log.info("using cached arrays %s", cache_file)
-                splits = {n: Split(data[f"{n}_x"], data[f"{n}_y"]) for n in names}
+                splits = {
+                    n: Split(data[f"{n}_x"], data[f"{n}_y"], data.get(f"{n}_files")) for n in names
+                }
             return _ensure_val(splits, val_fraction, seed)
     splits = read_splits(path, size)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{n}_{k}": getattr(s, k) for n, s in splits.items() for k in ("x", "y")}
+        arrays = {
+            f"{n}_{k}": getattr(s, k)
+            for n, s in splits.items()
+            for k in ("x", "y", "files")
+            if getattr(s, k) is not None
+        }
         np.savez(cache_file, **arrays)
     return _ensure_val(splits, val_fraction, seed)
 

@@ -140,12 +140,17 @@ class KerasTeacher:
         return (probs[: len(faces)] + probs[len(faces) :]) / 2
 
 
-def blend_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
-    """(1 - weight) * one-hot(y) + weight * teacher, float32 (N, classes)."""
-    onehot = np.eye(len(LABELS), dtype=np.float32)[y]
+def blend_targets(labels: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
+    """(1 - weight) * labels + weight * teacher, float32 (N, classes).
+
+    `labels` are label indices (N,), taken as one-hot, or target rows (N,
+    classes) already, such as one-hot blended with the FER+ crowd's votes.
+    """
+    if labels.ndim == 1:
+        labels = np.eye(len(LABELS), dtype=np.float32)[labels]
     if teacher is None:
-        return onehot
-    return ((1 - weight) * onehot + weight * teacher).astype(np.float32)
+        return labels.astype(np.float32)
+    return ((1 - weight) * labels + weight * teacher).astype(np.float32)
 
 
 def cached_teacher_probabilities(

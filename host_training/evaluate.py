@@ -5,6 +5,11 @@ the Pi too. DATA is any FER-2013 layout (see host_training.data); the
 validation split (PublicTest) is scored unless --split says otherwise.
 Prints accuracy, macro-F1, per-class precision/recall and the confusion
 matrix; writes a JSON report and PNGs (confusion matrix, training curves).
+
+Where FER+ crowd votes cover the faces (--votes, by default the project's
+copy in ../shared), the FER+ protocol is reported beside FER-2013's: accuracy
+against the strict majority of the ten annotators, and the mean probability
+the model gives to the crowd's distribution (host_training/ferplus.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from host_training.data import DataError, Split, in_canonical_order, load_splits
+from host_training.ferplus import DEFAULT_VOTES, crowd_metrics, read_votes, votes_for
 
 log = logging.getLogger("host_training.evaluate")
 
@@ -64,6 +70,15 @@ def format_report(metrics: dict) -> str:
     lines = [
         f"accuracy {100 * metrics['accuracy']:.2f} %   macro-F1 {metrics['macro_f1']:.4f}   "
         f"({metrics['samples']} faces)",
+    ]
+    if "ferplus" in metrics:
+        crowd = metrics["ferplus"]
+        lines.append(
+            f"FER+ majority accuracy {100 * crowd['majority_accuracy']:.2f} % "
+            f"({crowd['majority_faces']} faces with a strict majority)   "
+            f"crowd probability {crowd['crowd_probability']:.4f}"
+        )
+    lines += [
         "",
         f"{'class':10} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}",
     ]
@@ -104,6 +119,29 @@ def predict_split(
         return splits, in_canonical_order(probs, classifier.labels), seconds
 
 
+def add_crowd_metrics(
+    metrics: dict, faces: Split, probs: np.ndarray, votes: Path | str | None
+) -> dict:
+    """`metrics` with the FER+ protocol's figures under "ferplus".
+
+    `votes` is a ferplus-votes.csv, which must cover every face; "auto" is
+    the project's copy (DEFAULT_VOTES) where it is present and covers them,
+    else nothing, so a data set without votes (JAFFE, a CSV) is scored on its
+    labels alone; None leaves the FER+ protocol out.
+    """
+    if votes is None or (votes == "auto" and not DEFAULT_VOTES.is_file()):
+        return metrics
+    try:
+        crowd = votes_for(faces, read_votes(DEFAULT_VOTES if votes == "auto" else votes))
+    except DataError as exc:
+        if votes != "auto":
+            raise
+        log.info("FER+ protocol left out: %s", exc)
+        return metrics
+    metrics["ferplus"] = crowd_metrics(probs, crowd)
+    return metrics
+
+
 def evaluate(
     model: Path,
     data: Path,
@@ -111,10 +149,14 @@ def evaluate(
     threads: int = 2,
     cache_dir: str | None = ".cache/fer",
     flip_average: bool = False,
+    votes: Path | str | None = "auto",
 ) -> dict:
+    """FER-2013-label metrics of `model` on `data`'s `split`, and the FER+
+    protocol's (add_crowd_metrics) where `votes` is given."""
     splits, probs, seconds = predict_split(model, data, split, threads, cache_dir, flip_average)
     faces = splits[split]
     metrics = metrics_from_predictions(faces.y, probs)
+    add_crowd_metrics(metrics, faces, probs, votes)
     metrics.update(
         model=str(model),
         data=str(data),
@@ -142,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="average each face's prediction with its mirror's (as [classifier] flip_average)",
     )
+    parser.add_argument(
+        "--votes",
+        type=Path,
+        help=f"FER+ ferplus-votes.csv for the FER+ protocol (default: {DEFAULT_VOTES}, "
+        "where it covers the faces)",
+    )
+    parser.add_argument("--no-votes", action="store_true", help="FER-2013 labels only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
@@ -149,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         metrics = evaluate(
-            args.model, args.data, args.split, args.threads, flip_average=args.flip_average
+            args.model,
+            args.data,
+            args.split,
+            args.threads,
+            flip_average=args.flip_average,
+            votes=None if args.no_votes else (args.votes or "auto"),
         )
     except (DataError, ModelError) as exc:
         log.error("%s", exc)

@@ -24,7 +24,14 @@ import numpy as np
 from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN
 from host_training.averaging import AVERAGED_FILE
 from host_training.config import ConfigError, parse_config
-from host_training.data import LABELS, DataError, load_splits, representative_sample
+from host_training.data import (
+    LABELS,
+    DataError,
+    in_canonical_order,
+    load_splits,
+    representative_sample,
+)
+from host_training.ferplus import read_votes, votes_for
 
 log = logging.getLogger("host_training.quantize")
 
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from host_training.evaluate import metrics_from_predictions
+    from host_training.evaluate import add_crowd_metrics, metrics_from_predictions
 
     run_dir, out = Path(args.run), Path(args.out)
     try:
@@ -203,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             parsed.data.val_fraction,
             parsed.train.seed,
         )
+        if parsed.data.votes:  # fail here, in one line, not after the conversion
+            votes_for(splits["val"], read_votes(parsed.data.votes))
     except (ConfigError, DataError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
@@ -222,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     tflite = convert_int8(model, faces)
 
     val = splits["val"]
-    float_metrics = metrics_from_predictions(val.y, keras_predict(model, val.x))
+    # Both protocols, FER-2013 labels and the FER+ crowd's where votes cover PublicTest.
+    votes = parsed.data.votes or "auto"
+    float_probs = keras_predict(model, val.x)
+    float_metrics = metrics_from_predictions(val.y, float_probs)
+    add_crowd_metrics(float_metrics, val, float_probs, votes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_model = out.with_suffix(".tmp.tflite")
     tmp_model.write_bytes(tflite)
@@ -239,13 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     tmp_meta = tmp_model.with_suffix(".json")
     tmp_meta.write_text(json.dumps(metadata, indent=2))
     with EmotionClassifier(tmp_model, num_threads=2) as classifier:
-        int8_metrics = metrics_from_predictions(val.y, classifier.predict_faces(val.x))
+        int8_probs = in_canonical_order(classifier.predict_faces(val.x), classifier.labels)
+        int8_metrics = metrics_from_predictions(val.y, int8_probs)
+        add_crowd_metrics(int8_metrics, val, int8_probs, votes)
     metadata["metrics"]["validation"]["int8"] = int8_metrics
     tmp_model.replace(out)
     tmp_meta.unlink()
     out.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
     if args.float_out:
         Path(args.float_out).write_bytes(convert_float(model))
+    if "ferplus" in int8_metrics:
+        log.info(
+            "FER+ majority accuracy: float %.2f %%, int8 %.2f %% (%d faces)",
+            100 * float_metrics["ferplus"]["majority_accuracy"],
+            100 * int8_metrics["ferplus"]["majority_accuracy"],
+            int8_metrics["ferplus"]["majority_faces"],
+        )
     drop = 100 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
     log.info(
         "validation accuracy: float %.2f %%, int8 %.2f %% (drop %.2f points); %s: %.0f KB",

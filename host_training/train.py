@@ -27,6 +27,7 @@ from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
+from host_training.ferplus import label_targets, read_votes, votes_for
 
 if TYPE_CHECKING:  # TensorFlow and Keras load late: --help and config errors stay fast
     import keras
@@ -157,17 +158,25 @@ def mix_batch(images: tf.Tensor, targets: tf.Tensor, alpha: float) -> tuple[tf.T
     return mixed, lam * targets + (1.0 - lam) * tf.gather(targets, order)
 
 
-def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray | None = None):
+def make_datasets(
+    splits: dict[str, Split],
+    config: Config,
+    teacher: np.ndarray | None = None,
+    crowd: np.ndarray | None = None,
+):
     """The training batches (augmented afresh each epoch) and the validation batches.
 
-    Targets are one-hot, blended with the `teacher` probabilities when given.
+    Training targets are one-hot, blended with the FER+ `crowd` distribution
+    (train.crowd_weight) and then the `teacher` probabilities (distill_weight)
+    when given. Validation targets stay one-hot: its accuracy is FER-2013's.
     """
     from host_training.batches import BackendBatches, EpochBatches
 
-    def as_float(split: Split, soft: np.ndarray | None = None):
+    def as_float(split: Split, soft: np.ndarray | None = None, votes: np.ndarray | None = None):
         # Targets here, in NumPy: label smoothing needs them as vectors, and a
         # keras.ops call inside tf.data would run on the torch backend and fail.
-        targets = blend_targets(split.y, soft, config.train.distill_weight)
+        labels = label_targets(split.y, votes, config.train.crowd_weight)
+        targets = blend_targets(labels, soft, config.train.distill_weight)
         return split.x[..., None].astype(np.float32), targets
 
     batch = config.train.batch_size
@@ -176,7 +185,7 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
     except ImportError:  # a GPU host with the torch or JAX backend only
         from host_training.warp import RandomAffine
 
-        x, y = as_float(splits["train"], teacher)
+        x, y = as_float(splits["train"], teacher, crowd)
         train_batches = BackendBatches(
             x,
             y,
@@ -189,7 +198,7 @@ def make_datasets(splits: dict[str, Split], config: Config, teacher: np.ndarray 
         return train_batches, as_float(splits["val"])
     augment = make_augmenter(config)
     train = (
-        tf.data.Dataset.from_tensor_slices(as_float(splits["train"], teacher))
+        tf.data.Dataset.from_tensor_slices(as_float(splits["train"], teacher, crowd))
         .shuffle(len(splits["train"]), seed=config.train.seed, reshuffle_each_iteration=True)
         .batch(batch)
         .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -266,10 +275,21 @@ def run(config: Config, resume: bool) -> Path:
         len(splits["val"]),
         splits["train"].counts(),
     )
+    crowd = None
+    if config.data.votes:
+        votes = votes_for(splits["train"], read_votes(config.data.votes))
+        keep = votes.trainable()
+        log.info(
+            "FER+ votes: %d of %d training faces left out (votes mostly unknown or not a face)",
+            int((~keep).sum()),
+            len(keep),
+        )
+        splits["train"] = splits["train"].subset(keep)
+        crowd = votes.distribution()[keep]
     teacher = cached_teacher_probabilities(
         config.train.teachers, splits["train"].x, out, config.train.teacher_views
     )
-    train_ds, val_ds = make_datasets(splits, config, teacher)
+    train_ds, val_ds = make_datasets(splits, config, teacher, crowd)
 
     if state["epoch"] > 0:
         log.info("resuming %s after epoch %d", out, state["epoch"])

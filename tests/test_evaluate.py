@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from conftest import MODEL, SHARED
 
-from host_training.evaluate import evaluate, format_report, metrics_from_predictions
+from host_training.evaluate import evaluate, format_report, main, metrics_from_predictions
+from host_training.ferplus import CrowdVotes, read_votes
 
 TARBALL = SHARED / "datasets" / "fer2013" / "fer2013-train-publictest.tar.gz"
+VOTES = SHARED / "datasets" / "fer2013" / "ferplus-votes.csv"
 PER_CLASS = 10
 
 
@@ -44,6 +46,36 @@ def test_shipped_model_on_public_test_faces(public_test_sample):
     # full split, so allow a generous margin below the figure on all 3,589.
     assert metrics["accuracy"] >= reported - 0.2, format_report(metrics)
     assert metrics["ms_per_face"] > 0
+
+
+def test_both_protocols_on_public_test_faces(public_test_sample, tmp_path, capsys, caplog):
+    if not VOTES.is_file():
+        pytest.skip(f"{VOTES} not found")
+    metrics = evaluate(MODEL, public_test_sample, cache_dir=None, votes=VOTES)
+    table = read_votes(VOTES)
+    sample = sorted(public_test_sample.glob("*/*.jpg"))
+    crowd = CrowdVotes(np.stack([table[("test", p.parent.name, p.name)] for p in sample]))
+    ferplus = metrics["ferplus"]
+    assert ferplus["majority_faces"] == int((crowd.majority() >= 0).sum()) > 40
+    assert ferplus["crowd_faces"] == int((crowd.distribution().sum(axis=1) > 0).sum())
+    assert 0.2 < ferplus["crowd_probability"] < 1.0
+    recorded = json.loads(MODEL.with_suffix(".json").read_text())["metrics"]["validation"]
+    if "ferplus" in recorded["int8"]:  # the crowd's majority is easier than FER-2013's labels
+        assert (
+            ferplus["majority_accuracy"] >= recorded["int8"]["ferplus"]["majority_accuracy"] - 0.2
+        )
+
+    # The CLI prints both; faces the votes do not cover are one line with --votes,
+    # and left to their own labels by default.
+    assert main([str(MODEL), str(public_test_sample), "--votes", str(VOTES)]) == 0
+    assert "FER+ majority accuracy" in capsys.readouterr().out
+    other = tmp_path / "other" / "happy"
+    other.mkdir(parents=True)
+    sample[0].rename(other / "mine.jpg")
+    assert main([str(MODEL), str(other.parent), "--votes", str(VOTES)]) == 2
+    assert "no FER+ votes for happy/mine.jpg" in caplog.text
+    assert main([str(MODEL), str(other.parent)]) == 0
+    assert "FER+" not in capsys.readouterr().out
 
 
 def test_metrics_arithmetic():

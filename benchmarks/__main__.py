@@ -2,6 +2,7 @@
 `python -m benchmarks --soak MINUTES`: the long run instead (see benchmarks/soak.py).
 `python -m benchmarks --distance`: how far each face-detector setting sees (benchmarks/distance.py).
 `python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
+`python -m benchmarks --flip`: the pipeline with flip averaging off and on (benchmarks/flip.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -34,7 +35,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, distance, mqtt, runners, soak, viewers
+from benchmarks import components, distance, flip, mqtt, runners, soak, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -393,6 +394,11 @@ def run_mqtt(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "mqtt", result, mqtt.table(result))
 
 
+def run_flip(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(flip.run(str(args.clip), in_child, pairs=2 if args.quick else 5))
+    return write_result(out, "flip", result, flip.table(result))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -420,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: the pipeline with MQTT on vs off, events/s delivered, a broker outage",
     )
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help="instead: the pipeline with [classifier] flip_average off vs on",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
@@ -433,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_distance(args, out)
     if args.mqtt:
         return run_mqtt(args, out)
+    if args.flip:
+        return run_flip(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

@@ -35,13 +35,17 @@ def _limits(max_frames: int) -> dict:
     return {"max_frames": max_frames} if max_frames else {}
 
 
-def threaded(clip: str, max_frames: int = 0, realtime: bool = False) -> dict:
+def threaded(
+    clip: str, max_frames: int = 0, realtime: bool = False, flip_average: bool | None = None
+) -> dict:
     from edge.engine import Pipeline
 
+    classifier = {} if flip_average is None else {"flip_average": flip_average}
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig.model_validate(
             {
                 "source": {"name": clip, "realtime": realtime},
+                "classifier": classifier,
                 "output": {"display": "none", "record": f"{tmp}/out.mp4", "stats_interval": 3600},
                 "run": _limits(max_frames),
             }

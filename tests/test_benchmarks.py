@@ -115,3 +115,16 @@ def test_a_short_soak_reports_memory_and_first_vs_last(tmp_path):
         }  # fmt: skip
     assert (tmp_path / "soak.png").read_bytes()[:4] == b"\x89PNG"
     assert "RSS slope after warm-up" in proc.stdout
+
+
+@pytest.mark.slow
+def test_flip_benchmark_runs_both_side_by_side(tmp_path):
+    run_benchmarks("--flip", "--quick", "--out", str(tmp_path), timeout=900)
+    result = json.loads((tmp_path / "flip.json").read_text())
+    assert result["pairs"] == 2 and all(len(v) == 2 for v in result["fps"].values())
+    # Flip averaging changes the labels, never which faces are found.
+    assert result["faces"]["on"] == result["faces"]["off"] > 0
+    on, off = result["fps_median"]["on"], result["fps_median"]["off"]
+    assert result["on_vs_off_fps"] == pytest.approx(on / off, abs=0.01)
+    assert result["nearly_free"] == (result["on_vs_off_fps_pairs_median"] >= 0.95)
+    assert "| on |" in (tmp_path / "flip.md").read_text()

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import MODEL, demo_frame, demo_truth
+from conftest import demo_frame, demo_truth
 
 from edge.analysis import FaceAnalyzer
 from edge.classifier import EmotionClassifier, ModelError
@@ -23,7 +23,7 @@ def test_finds_and_classifies_the_demo_faces(analyzer):
     faces = analyzer.analyze(demo_frame(40), stage_ms=stage_ms)
     truth = demo_truth()["frames"][40]["faces"]
     assert len(match(truth, [{"box": f.box} for f in faces])) == 2
-    classifier = EmotionClassifier(MODEL)
+    classifier = EmotionClassifier.from_config(ClassifierConfig())  # as the analyzer's
     for face in faces:
         assert face.track == 0  # untracked: tracking is the caller's
         assert list(face.probs) == list(analyzer.labels)

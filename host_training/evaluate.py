@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from host_training.data import DataError, Split, in_canonical_order, load_splits
-from host_training.ferplus import DEFAULT_VOTES, crowd_metrics, read_votes, votes_for
+from host_training.ferplus import DEFAULT_VOTES, CrowdVotes, crowd_metrics, read_votes, votes_for
 
 log = logging.getLogger("host_training.evaluate")
 
@@ -119,27 +119,23 @@ def predict_split(
         return splits, in_canonical_order(probs, classifier.labels), seconds
 
 
-def add_crowd_metrics(
-    metrics: dict, faces: Split, probs: np.ndarray, votes: Path | str | None
-) -> dict:
-    """`metrics` with the FER+ protocol's figures under "ferplus".
+def crowd_votes(faces: Split, votes: Path | str | None) -> CrowdVotes | None:
+    """The FER+ votes of `faces`, for the FER+ protocol's figures (crowd_metrics).
 
     `votes` is a ferplus-votes.csv, which must cover every face; "auto" is
     the project's copy (DEFAULT_VOTES) where it is present and covers them,
-    else nothing, so a data set without votes (JAFFE, a CSV) is scored on its
+    else None, so a data set without votes (JAFFE, a CSV) is scored on its
     labels alone; None leaves the FER+ protocol out.
     """
     if votes is None or (votes == "auto" and not DEFAULT_VOTES.is_file()):
-        return metrics
+        return None
     try:
-        crowd = votes_for(faces, read_votes(DEFAULT_VOTES if votes == "auto" else votes))
+        return votes_for(faces, read_votes(DEFAULT_VOTES if votes == "auto" else votes))
     except DataError as exc:
         if votes != "auto":
             raise
         log.info("FER+ protocol left out: %s", exc)
-        return metrics
-    metrics["ferplus"] = crowd_metrics(probs, crowd)
-    return metrics
+        return None
 
 
 def evaluate(
@@ -152,11 +148,12 @@ def evaluate(
     votes: Path | str | None = "auto",
 ) -> dict:
     """FER-2013-label metrics of `model` on `data`'s `split`, and the FER+
-    protocol's (add_crowd_metrics) where `votes` is given."""
+    protocol's where `votes` cover the faces (crowd_votes)."""
     splits, probs, seconds = predict_split(model, data, split, threads, cache_dir, flip_average)
     faces = splits[split]
     metrics = metrics_from_predictions(faces.y, probs)
-    add_crowd_metrics(metrics, faces, probs, votes)
+    if (crowd := crowd_votes(faces, votes)) is not None:
+        metrics["ferplus"] = crowd_metrics(probs, crowd)
     metrics.update(
         model=str(model),
         data=str(data),

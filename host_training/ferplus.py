@@ -153,14 +153,6 @@ def votes_for(split: Split, table: dict[tuple[str, str, str], np.ndarray]) -> Cr
     return CrowdVotes(np.stack(rows) if rows else np.zeros((0, len(VOTE_COLUMNS)), np.int16))
 
 
-def label_targets(y: np.ndarray, crowd: np.ndarray | None, weight: float) -> np.ndarray:
-    """(1 - weight) * one-hot(y) + weight * crowd distribution, float32 (N, 7)."""
-    onehot = np.eye(len(LABELS), dtype=np.float32)[y]
-    if crowd is None or weight == 0:
-        return onehot
-    return ((1 - weight) * onehot + weight * crowd).astype(np.float32)
-
-
 def crowd_metrics(probs: np.ndarray, votes: CrowdVotes) -> dict:
     """The FER+ protocol: accuracy against the strict-majority label (on the
     faces that have one) and the mean probability the model gives to the

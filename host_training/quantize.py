@@ -31,7 +31,8 @@ from host_training.data import (
     load_splits,
     representative_sample,
 )
-from host_training.ferplus import read_votes, votes_for
+from host_training.evaluate import crowd_votes, metrics_from_predictions
+from host_training.ferplus import crowd_metrics
 
 log = logging.getLogger("host_training.quantize")
 
@@ -186,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from host_training.evaluate import add_crowd_metrics, metrics_from_predictions
-
     run_dir, out = Path(args.run), Path(args.out)
     try:
         if out.exists() and not args.force:
@@ -210,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             parsed.data.val_fraction,
             parsed.train.seed,
         )
-        if parsed.data.votes:  # fail here, in one line, not after the conversion
-            votes_for(splits["val"], read_votes(parsed.data.votes))
+        # Both protocols, FER-2013 labels and the FER+ crowd's where votes cover
+        # PublicTest; resolved here, so a bad votes file fails before the conversion.
+        crowd = crowd_votes(splits["val"], parsed.data.votes or "auto")
     except (ConfigError, DataError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
@@ -231,11 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     tflite = convert_int8(model, faces)
 
     val = splits["val"]
-    # Both protocols, FER-2013 labels and the FER+ crowd's where votes cover PublicTest.
-    votes = parsed.data.votes or "auto"
     float_probs = keras_predict(model, val.x)
     float_metrics = metrics_from_predictions(val.y, float_probs)
-    add_crowd_metrics(float_metrics, val, float_probs, votes)
+    if crowd is not None:
+        float_metrics["ferplus"] = crowd_metrics(float_probs, crowd)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_model = out.with_suffix(".tmp.tflite")
     tmp_model.write_bytes(tflite)
@@ -254,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     with EmotionClassifier(tmp_model, num_threads=2) as classifier:
         int8_probs = in_canonical_order(classifier.predict_faces(val.x), classifier.labels)
         int8_metrics = metrics_from_predictions(val.y, int8_probs)
-        add_crowd_metrics(int8_metrics, val, int8_probs, votes)
+        if crowd is not None:
+            int8_metrics["ferplus"] = crowd_metrics(int8_probs, crowd)
     metadata["metrics"]["validation"]["int8"] = int8_metrics
     tmp_model.replace(out)
     tmp_meta.unlink()

@@ -27,7 +27,7 @@ from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
-from host_training.ferplus import label_targets, read_votes, votes_for
+from host_training.ferplus import read_votes, votes_for
 
 if TYPE_CHECKING:  # TensorFlow and Keras load late: --help and config errors stay fast
     import keras
@@ -175,7 +175,7 @@ def make_datasets(
     def as_float(split: Split, soft: np.ndarray | None = None, votes: np.ndarray | None = None):
         # Targets here, in NumPy: label smoothing needs them as vectors, and a
         # keras.ops call inside tf.data would run on the torch backend and fail.
-        labels = label_targets(split.y, votes, config.train.crowd_weight)
+        labels = blend_targets(split.y, votes, config.train.crowd_weight)
         targets = blend_targets(labels, soft, config.train.distill_weight)
         return split.x[..., None].astype(np.float32), targets
 

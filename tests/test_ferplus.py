@@ -10,11 +10,11 @@ from test_data import make_faces, write_folders
 
 from host_training.config import ConfigError, parse_config
 from host_training.data import LABELS, DataError, load_splits, read_splits
+from host_training.distill import blend_targets
 from host_training.ferplus import (
     VOTE_COLUMNS,
     CrowdVotes,
     crowd_metrics,
-    label_targets,
     read_votes,
     votes_for,
 )
@@ -114,12 +114,12 @@ def test_distribution_trainable_and_majority():
 def test_targets_blend_the_label_with_the_crowd():
     y = np.array([0, 4])
     crowd = np.array([[0.0, 0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0, 0]], np.float32)
-    np.testing.assert_array_equal(label_targets(y, crowd, 0.0), np.eye(7)[y])
-    np.testing.assert_array_equal(label_targets(y, None, 0.5), np.eye(7)[y])
-    half = label_targets(y, crowd, 0.5)
+    np.testing.assert_array_equal(blend_targets(y, crowd, 0.0), np.eye(7)[y])
+    np.testing.assert_array_equal(blend_targets(y, None, 0.5), np.eye(7)[y])
+    half = blend_targets(y, crowd, 0.5)
     np.testing.assert_allclose(half[0], 0.5 * np.eye(7)[0] + 0.5 * np.eye(7)[4])
     np.testing.assert_allclose(half[1], np.eye(7)[4])
-    np.testing.assert_allclose(label_targets(y, crowd, 1.0), crowd)
+    np.testing.assert_allclose(blend_targets(y, crowd, 1.0), crowd)
 
 
 def test_crowd_metrics_arithmetic():
@@ -207,7 +207,7 @@ def test_training_targets_carry_the_crowd(voted_data):
     )
     train, (_, val_targets) = make_datasets(splits, config, crowd=votes.distribution())
     targets = np.concatenate([batch[1] for batch in train])
-    expected = label_targets(splits["train"].y, votes.distribution(), 0.5)
+    expected = blend_targets(splits["train"].y, votes.distribution(), 0.5)
     # Shuffled: compare as sets of rows.
     assert sorted(map(tuple, targets.round(4))) == sorted(map(tuple, expected.round(4)))
     assert (targets.max(axis=1) < 1.0).any()  # the crowd's neutral votes are in

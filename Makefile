@@ -26,12 +26,21 @@ $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install -q -e '.[train,dev]' -c $(CONSTRAINTS)
 	touch $(VENV)/.edge-installed $@
 
+# The real picamera2 (pure Python), unpacked beside the venv without its Pi-only
+# dependencies: the tests run its preview code over stubbed kms and libcamera
+# (tests/fake_picamera2.py). Not importable as `picamera2` from the venv.
+PICAMERA2_REAL ?= 0.3.38
+$(VENV)/picamera2-real/.installed: Makefile $(VENV)/.dev-installed
+	rm -rf $(VENV)/picamera2-real
+	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/picamera2-real picamera2==$(PICAMERA2_REAL)
+	touch $@
+
 run: $(VENV)/.edge-installed
 	$(BIN)/emotion-edge run --source auto --display auto --overwrite \
 		--record $(OUT)/annotated.mp4 --events $(OUT)/events.jsonl --stats $(OUT)/stats.jsonl \
 		$(RUN_ARGS)
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(VENV)/picamera2-real/.installed
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev-installed

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--model", help="emotion model (.tflite with its .json beside it)")
     run.add_argument("--threads", type=int, help="classifier interpreter threads (default 2)")
-    run.add_argument("--display", help="auto (default), window, none, drm")
+    run.add_argument("--display", help="auto (default), window, drm, console, none")
     run.add_argument("--fullscreen", action="store_true", default=None)
     run.add_argument("--record", help="write the annotated video to this file (.mp4, .avi)")
     run.add_argument("--events", help="write one JSON line per frame to this file, or - for stdout")

@@ -43,12 +43,18 @@ class SourceConfig(_Section):
         description="picamera2: detect on a low-resolution stream this wide; 0: off; unset: "
         "320, or off with detector tiles (far faces need the full image's detail)",
     )
+    lens_position: float | None = Field(
+        None,
+        ge=0,
+        description="picamera2 with a focus motor (Camera Module 3): unset, continuous "
+        "autofocus; a number fixes the focus at 1/metres (0: infinity, 2: 50 cm)",
+    )
 
 
 # The names a config may choose; the registries (edge/registry.py) are built
 # from these same types, so the lists cannot drift apart.
 DetectorName = Literal["mediapipe", "haar"]
-DisplayName = Literal["auto", "window", "none", "drm"]
+DisplayName = Literal["auto", "window", "none", "drm", "console"]
 DetectorRange = Literal["short", "full"]
 
 # BlazeFace's two models (models/): on the whole frame, short range sees faces

@@ -184,30 +184,99 @@ def systemd_socket(tmp_path):
 
 @pytest.fixture
 def fake_screen(tmp_path, monkeypatch):
-    """The kernel's view of the screens, in folders: call it with what is plugged in.
+    """The kernel's and systemd's view of the screens, in a folder standing in
+    for `/`: call it with what is plugged in and how the machine boots.
 
-    `fake_screen(connected=True, compositor=None)` lays out /sys/class/drm
-    (card1 with an HDMI connector, its status and preferred mode) and /proc
-    (one process, named `compositor` when given) as a Pi shows them.
+    `fake_screen(connected=True, compositor=None, desktop=None, session=None,
+    layout="pi4")` lays out /sys/class/drm (a Pi 4: card0 render-only, card1
+    with HDMI-A-1; "pi5-dsi": a Pi 5 whose only screen is DSI-1 on card2),
+    the framebuffer of the screen's card (/sys/class/graphics/fb0, /dev/fb0),
+    /proc (one process, and `compositor` when given, as a shell sees it; under
+    the unit's ProtectProc=invisible no other user's process shows), the boot
+    target with `desktop` as the enabled display manager, and an active logind
+    `session` of that type. The kms++ stand-in (tests/fake_kms.py) gets the
+    same cards. Returns the root.
     """
+    import fake_kms
+
     import edge.screen
 
-    def make(connected: bool = True, compositor: str | None = None, mode: str = "1920x1080"):
-        sys_drm, proc = tmp_path / "sys-class-drm", tmp_path / "proc"
-        connector = sys_drm / "card1-HDMI-A-1"
-        connector.mkdir(parents=True, exist_ok=True)
-        (sys_drm / "card1").mkdir(exist_ok=True)
-        (connector / "status").write_text("connected\n" if connected else "disconnected\n")
-        (connector / "modes").write_text(f"{mode}\n1280x720\n" if connected else "")
-        (proc / "1").mkdir(parents=True, exist_ok=True)
-        (proc / "1" / "comm").write_text("systemd\n")
+    def make(
+        connected: bool = True,
+        compositor: str | None = None,
+        mode: str = "1920x1080",
+        desktop: str | None = None,
+        session: str | None = None,
+        layout: str = "pi4",
+        framebuffer: bool = True,
+        console_mode: str | None = None,
+    ) -> Path:
+        root = tmp_path / "root"
+        sys_drm = root / "sys/class/drm"
+        sys_drm.mkdir(parents=True, exist_ok=True)
+        cards = {"card0": {}, "card1": {"HDMI-A-1": connected, "HDMI-A-2": False}}
+        if layout == "pi5-dsi":
+            cards = {"card0": {}, "card1": {"HDMI-A-1": False, "HDMI-A-2": False}}
+            cards["card2"] = {"DSI-1": connected}
+        screen_card = None
+        for card, connectors in cards.items():
+            device = root / "sys/devices/platform" / f"gpu-{card}"
+            device.mkdir(parents=True, exist_ok=True)
+            (sys_drm / card).mkdir(exist_ok=True)
+            link = sys_drm / card / "device"
+            if not link.is_symlink():
+                link.symlink_to(device)
+            for name, plugged in connectors.items():
+                folder = sys_drm / f"{card}-{name}"
+                folder.mkdir(exist_ok=True)
+                (folder / "status").write_text("connected\n" if plugged else "disconnected\n")
+                (folder / "modes").write_text(f"{mode}\n1280x720\n" if plugged else "")
+                if plugged:
+                    screen_card = card
+        fake_kms.SCREENS.cards = {
+            f"/dev/dri/{card}": dict(connectors) for card, connectors in cards.items()
+        }
+        if framebuffer and screen_card:
+            # The mode the console runs (video= on the kernel command line may
+            # choose another than the preferred one, listed first).
+            width, height = (int(v) for v in (console_mode or mode).split("x"))
+            fb = root / "sys/class/graphics/fb0"
+            fb.mkdir(parents=True, exist_ok=True)
+            if not (fb / "device").is_symlink():
+                (fb / "device").symlink_to(root / "sys/devices/platform" / f"gpu-{screen_card}")
+            (fb / "virtual_size").write_text(f"{width},{height}\n")
+            (fb / "bits_per_pixel").write_text("32\n")
+            (fb / "stride").write_text(f"{width * 4}\n")
+            (root / "dev").mkdir(exist_ok=True)
+            (root / "dev/fb0").write_bytes(bytes(width * 4 * height))
+        (root / "proc/1").mkdir(parents=True, exist_ok=True)
+        (root / "proc/1/comm").write_text("systemd\n")
         if compositor:
-            (proc / "812").mkdir(exist_ok=True)
-            (proc / "812" / "comm").write_text(f"{compositor}\n")
-        monkeypatch.setattr(edge.screen, "SYS_DRM", sys_drm)
-        monkeypatch.setattr(edge.screen, "PROC", proc)
+            (root / "proc/812").mkdir(exist_ok=True)
+            (root / "proc/812/comm").write_text(f"{compositor}\n")
+        lib = root / "lib/systemd/system"
+        lib.mkdir(parents=True, exist_ok=True)
+        etc = root / "etc/systemd/system"
+        etc.mkdir(parents=True, exist_ok=True)
+        if not (lib / "default.target").is_symlink():  # Debian's own default
+            (lib / "default.target").symlink_to("graphical.target")
+        target = etc / "default.target"
+        if target.is_symlink():
+            target.unlink()
+        # Pi OS Lite (and raspi-config's "console") boots to multi-user.target.
+        target.symlink_to(f"/lib/systemd/system/{'graphical' if desktop else 'multi-user'}.target")
+        if desktop:
+            manager = etc / "display-manager.service"
+            if not manager.is_symlink():
+                manager.symlink_to(f"/lib/systemd/system/{desktop}.service")
+        if session:
+            sessions = root / "run/systemd/sessions"
+            sessions.mkdir(parents=True, exist_ok=True)
+            (sessions / "2").write_text(f"UID=1000\nUSER=pi\nACTIVE=1\nTYPE={session}\n")
+        monkeypatch.setattr(edge.screen, "ROOT", root)
         monkeypatch.delenv("DISPLAY", raising=False)
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+        return root
 
     return make
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -92,3 +94,78 @@ def test_stream_loss_is_reported_as_lost(tmp_path):
     source._state, source._cap = "open", cv2.VideoCapture()  # a stream that delivers nothing
     with pytest.raises(SourceLost):
         source.read()
+
+
+# -- `camera`: the Pi camera, else a USB webcam, and all of them again after a loss
+
+
+def fake_v4l(tmp_path, nodes: dict[str, tuple[str, str]]) -> Path:
+    """/sys/class/video4linux: {"video0": (driver, index)}, as a Pi lists them."""
+    sys_v4l = tmp_path / "video4linux"
+    for node, (driver, index) in nodes.items():
+        drivers = tmp_path / "drivers" / driver
+        drivers.mkdir(parents=True, exist_ok=True)
+        device = tmp_path / "devices" / node
+        device.mkdir(parents=True)
+        (device / "driver").symlink_to(drivers)
+        (sys_v4l / node).mkdir(parents=True)
+        (sys_v4l / node / "device").symlink_to(device)
+        (sys_v4l / node / "index").write_text(f"{index}\n")
+    return sys_v4l
+
+
+def test_only_uvc_webcams_stand_in_for_the_pi_camera(tmp_path, monkeypatch):
+    from edge.sources import cameras
+
+    sys_v4l = fake_v4l(
+        tmp_path,
+        {
+            "video0": ("unicam", "0"),  # the CSI receiver: not a webcam
+            "video13": ("bcm2835-isp", "0"),
+            "video2": ("uvcvideo", "0"),  # a USB webcam's frames
+            "video3": ("uvcvideo", "1"),  # ...and its metadata node
+        },
+    )
+    monkeypatch.setattr(cameras, "SYS_VIDEO4LINUX", sys_v4l)
+    assert cameras.uvc_webcams() == [2]
+    assert cameras.camera_candidates() == ["picamera2", "2"]
+    monkeypatch.setattr(cameras, "SYS_VIDEO4LINUX", tmp_path / "none")  # not Linux
+    assert cameras.camera_candidates() == ["picamera2", "0"]
+
+
+def test_a_pi_with_no_webcam_never_opens_the_csi_node(tmp_path, monkeypatch):
+    from edge.sources import cameras
+
+    monkeypatch.setattr(
+        cameras, "SYS_VIDEO4LINUX", fake_v4l(tmp_path, {"video0": ("rp1-cfe", "0")})
+    )
+    opened = []
+    monkeypatch.setattr("edge.sources.webcam.quietly_open", lambda i: opened.append(i))
+    with pytest.raises(SourceError, match="no camera found .*picamera2: .*no USB webcam"):
+        open_source(SourceConfig(name="camera"))
+    assert opened == []
+
+
+def test_a_lost_camera_is_looked_for_among_all_again(fake_picamera2, tmp_path, monkeypatch, caplog):
+    """picamera2 busy at start: the webcam is used; once it is lost, the Pi camera is back."""
+    import cv2
+
+    from edge.sources import cameras
+
+    caplog.set_level("INFO")
+    monkeypatch.setattr(
+        cameras, "SYS_VIDEO4LINUX", fake_v4l(tmp_path, {"video1": ("uvcvideo", "0")})
+    )
+    # webcam 1: the demo clip through the same OpenCV capture a webcam uses
+    monkeypatch.setattr(
+        "edge.sources.webcam.quietly_open", lambda index: cv2.VideoCapture(str(DEMO_CLIP))
+    )
+    fake_picamera2.fail_open = RuntimeError("Failed to acquire camera: Device or resource busy")
+    source = open_source(SourceConfig(name="camera"))
+    assert source.description == "webcam 1" and source.read() is not None
+    fake_picamera2.fail_open = None  # whatever held the Pi camera let it go
+    source.reopen()  # after SourceLost, the pipeline reopens
+    assert source.description == "picamera2" and source.read() is not None
+    assert source.camera is fake_picamera2.instances[-1]  # the DRM sink follows it
+    assert "camera: now using picamera2" in caplog.text
+    source.close()

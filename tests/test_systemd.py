@@ -196,3 +196,60 @@ def test_constraints_pin_the_pi_runtime_and_keep_the_system_numpy_major():
 def test_unknown_option_is_refused():
     proc = install("--frobnicate")
     assert proc.returncode == 2 and "unknown option --frobnicate" in proc.stderr
+
+
+def fake_dpkg_query(tmp_path, installed: dict[str, str]) -> dict:
+    """A PATH whose dpkg-query reports `installed` (package: version), as Debian's does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cases = "".join(
+        f'  {name}) case "$2" in *Status*) echo "install ok installed" ;; *) echo {version} ;; '
+        "esac; exit 0 ;;\n"
+        for name, version in installed.items()
+    )
+    script = bin_dir / "dpkg-query"
+    script.write_text(f'#!/bin/sh\ncase "$3" in\n{cases}esac\nexit 1\n')
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+TRIXIE = {
+    "python3-venv": "3.13.5-1",
+    "libxcb1": "1.17.0-2",
+    "libegl1": "1.7.0-1",
+    "libgles2": "1.7.0-1",
+    "libgl1": "1.7.0-1",
+    "libglib2.0-0t64": "2.84.3-1",  # Trixie's name after the time_t transition
+}
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg not installed")
+def test_install_finds_trixies_renamed_glib_and_keeps_a_new_picamera2(tmp_path):
+    env = fake_dpkg_query(tmp_path, {**TRIXIE, "python3-picamera2": "0.3.31-1"})
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "apt-get" not in proc.stdout  # everything is there: no update, no install
+    assert "picamera2" not in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg not installed")
+def test_install_upgrades_a_picamera2_older_than_the_floor(tmp_path):
+    env = fake_dpkg_query(tmp_path, {**TRIXIE, "python3-picamera2": "0.3.19-1"})
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "apt-get install -y --only-upgrade python3-picamera2" in proc.stdout
+    # with --root nothing is upgraded, so the version stays, and it says so in one line
+    lines = [line for line in proc.stderr.splitlines() if "python3-picamera2" in line]
+    assert len(lines) == 1 and "older than 0.3.20" in lines[0] and "full-upgrade" in lines[0]

@@ -25,6 +25,7 @@ SINKS: Registry[Sink] = Registry(
     {
         "window": "edge.sinks.window:WindowSink",
         "drm": "edge.sinks.drm:DrmSink",
+        "console": "edge.sinks.console:ConsoleSink",
         "record": "edge.sinks.video:VideoSink",
         "events": "edge.sinks.events:EventsSink",
         "web": "edge.sinks.web:WebSink",
@@ -51,8 +52,8 @@ __all__ = [
 ]
 
 
-def drm_console() -> bool:
-    """A console with a connected screen that nothing else holds: HDMI through DRM."""
+def console_screen() -> bool:
+    """A console with a connected screen that no desktop owns: ours to draw on."""
     from edge.sinks.window import display_available
 
     return not display_available() and screen.drm_unavailable() is None
@@ -65,20 +66,19 @@ def wants_drm_preview(display: str) -> bool:
     starts, with the reason: otherwise picamera2's frame thread dies on the
     first frame and the capture waits forever.
     """
-    if display == "drm":
-        if reason := screen.drm_unavailable():
-            raise SinkError(
-                f"--display drm: {reason}; use --display window from the desktop session, "
-                "or --display none and watch on the web page (--web PORT)"
-            )
-        return True
-    return display == "auto" and drm_console()
+    if display in ("drm", "console") and (reason := screen.drm_unavailable()):
+        raise SinkError(
+            f"--display {display}: {reason}; use --display window from the desktop "
+            "session, or --display none and watch on the web page (--web PORT)"
+        )
+    return display == "drm" or (display == "auto" and console_screen())
 
 
 def resolve_display(display: str, source: Source | None = None, web: bool = False) -> str:
-    """`auto` made concrete: a window under a desktop session, the DRM overlay
-    when the Pi camera shows its DRM preview (a console with a screen), else
-    none, with one line saying why and where to watch instead."""
+    """`auto` made concrete: a window under a desktop session; on a console
+    with a screen, the Pi camera's own DRM preview when it runs (no CPU copy),
+    else our frames drawn on the console's framebuffer; else none, with one
+    line saying why and where to watch instead."""
     if display != "auto":
         return display
     from edge.sinks.window import display_available
@@ -88,8 +88,10 @@ def resolve_display(display: str, source: Source | None = None, web: bool = Fals
         display = "window"
     elif drm:
         display = "drm"
+    elif (reason := screen.drm_unavailable()) is None and screen.framebuffer() is not None:
+        display = "console"
     else:
-        reason = screen.drm_unavailable() or "the source is not the Pi camera"
+        reason = reason or "the screen's card has no framebuffer (fbdev emulation is off)"
         watch = "the web page shows the video" if web else "add --web PORT to watch in a browser"
         log.info("display auto: none (headless: no desktop session; %s); %s", reason, watch)
         return "none"

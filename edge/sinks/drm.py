@@ -8,10 +8,13 @@ update is a full-size copy on the Pi.
 
 The sink follows the source, not one camera object: after a reopen the Pi
 camera is a new `Picamera2` with a new preview. picamera2 refuses an
-overlay until that preview runs ("No preview specified", "must be started"):
-those frames go without one. An output with no overlay plane (a Pi 5's DSI,
-DPI or composite output) keeps the camera picture and loses the labels, with
-one warning.
+overlay until that preview runs ("No preview specified", "must be started"),
+and until the preview has rendered its first frame it also says "Overlays not
+supported on this device": the DRM preview reserves its overlay plane in its
+first `render_drm` (previews/drm_preview.py; picamera2 issue #1252). Those
+frames go without one. Only once the preview's plane exists does that message
+mean an output with no overlay plane (some DSI, DPI or composite outputs):
+the camera picture stays and the labels go, with one warning.
 """
 
 from __future__ import annotations
@@ -31,8 +34,18 @@ from edge.stats import RateMeter
 
 log = logging.getLogger(__name__)
 
-# picamera2's words for "no preview to draw on yet" (picamera2.py, previews/drm_preview.py).
+# picamera2's words for "no preview to draw on yet" (picamera2.py `set_overlay`,
+# previews/drm_preview.py `set_overlay`).
 NOT_YET = ("No preview specified", "must be started", "must be configured")
+# ... and for "no overlay plane", which it also says before the first frame.
+NO_PLANE = "Overlays not supported"
+
+
+def preview_rendered(camera) -> bool:
+    """Whether the camera's DRM preview has reserved its planes (its first
+    frame is on the screen); True where the preview does not say."""
+    preview = getattr(camera, "_preview", None)
+    return getattr(preview, "plane", True) is not None
 
 
 class DrmSink(Sink):
@@ -55,10 +68,12 @@ class DrmSink(Sink):
         if context.display != "drm":
             return None
         source = context.source
+        if problem := getattr(source, "preview_problem", None):
+            raise SinkError(f"--display drm: {problem}; or use --display console")
         if not getattr(source, "drm_preview", False) or getattr(source, "camera", None) is None:
             raise SinkError(
                 "--display drm shows the Pi camera's own preview: use it with --source "
-                "picamera2 (or auto on a Pi), or use --display window / none"
+                "picamera2 (or auto on a Pi), or use --display console, window or none"
             )
         return cls(source, source.size)
 
@@ -69,7 +84,7 @@ class DrmSink(Sink):
         faces = tuple(
             (tuple(v // 8 for v in f.box), f.label, round(f.confidence * 20)) for f in result.faces
         )
-        camera = self.source.camera
+        camera = getattr(self.source, "camera", None)  # None: mid-reopen, or a webcam now
         if camera is None or not self.overlay_supported:
             return  # mid-reopen, or a screen without an overlay plane
         if camera is not self._camera:
@@ -87,9 +102,11 @@ class DrmSink(Sink):
             camera.set_overlay(overlay)
         except RuntimeError as exc:
             if any(words in str(exc) for words in NOT_YET):
-                return  # its preview has not shown a frame yet; the next one will do
-            if "overlay" not in str(exc).lower():
+                return  # its preview has not started yet; a later frame will do
+            if NO_PLANE not in str(exc):
                 raise
+            if not preview_rendered(camera):
+                return  # no plane reserved yet: the preview's first frame does that
             self.overlay_supported = False
             log.warning(
                 "this screen has no overlay plane (%s): the camera picture shows without "

@@ -54,6 +54,7 @@ def _picamera2(
         drm_preview,
         retries,
         preview_fullscreen,
+        config.lens_position,
     )
 
 
@@ -94,9 +95,6 @@ def make_source(
     raise SourceError(f"unknown source {name!r}: use one of {', '.join(NAMES)}")
 
 
-CAMERAS = ("picamera2", "0")  # `camera`: the Pi camera, else the first webcam
-
-
 def is_network(config: SourceConfig) -> bool:
     """A stream URL: reached over a network, so slower to come back."""
     return config.name.strip().lower().startswith(STREAM_PREFIXES)
@@ -126,33 +124,32 @@ def under_systemd() -> bool:
 def open_source(
     config: SourceConfig, drm_preview: bool = False, preview_fullscreen: bool = True
 ) -> Source:
-    """The named source, opened. `auto` tries the Pi camera, then webcam 0, then the demo clip,
-    and says in one log line which it took.
+    """The named source, opened. `auto` tries the Pi camera, then each USB
+    webcam, then the demo clip, and says in one log line which it took.
 
     Under systemd `auto` never takes the demo clip: a service that played it
     would look alive while watching nothing, then exit 0 and stay stopped.
     Without a camera it fails, and the unit restarts it until one appears.
     """
+    from edge.sources.cameras import AnyCamera
+
     name = config.name.strip()
     if name not in ("auto", "camera"):
         return make_source(
             config, drm_preview, retries=not waits(config), preview_fullscreen=preview_fullscreen
         ).open()
-    reasons = []
-    candidates = CAMERAS if name == "camera" or under_systemd() else (*CAMERAS, "demo")
-    for candidate in candidates:
-        try:
-            candidate_config = config.model_copy(update={"name": candidate})
-            source = make_source(candidate_config, drm_preview, False, preview_fullscreen).open()
-        except SourceError as exc:
-            reasons.append(f"{candidate}: {exc}")
-            continue
-        if candidate == "demo":
-            log.info("source auto: no camera found, using the demo clip %s", DEMO_CLIP.name)
-            log.debug("camera probes: %s", "; ".join(reasons))
-        else:
-            log.info("source auto: using %s", source.description)
-        return source
-    if name == "camera" or under_systemd():
-        raise SourceError("no camera found (" + "; ".join(reasons) + "): connect one")
-    raise SourceError("no source could be opened: " + "; ".join(reasons))
+
+    def make(candidate: str) -> Source:
+        candidate_config = config.model_copy(update={"name": candidate})
+        return make_source(candidate_config, drm_preview, False, preview_fullscreen)
+
+    try:
+        source = AnyCamera(make).open()
+    except SourceError as exc:
+        if name == "camera" or under_systemd():
+            raise SourceError(f"{exc}: connect one") from None
+        log.info("source auto: no camera found, using the demo clip %s", DEMO_CLIP.name)
+        log.debug("camera probes: %s", exc)
+        return make_source(config.model_copy(update={"name": "demo"})).open()
+    log.info("source %s: using %s", name, source.description)
+    return source

@@ -18,23 +18,35 @@ What picamera2 does that shapes this file (file names from its repository):
   returns early for a camera that never opened, leaking a descriptor per
   failed open; a camera waited for all night would run out. Failed opens are
   cleaned up here.
+- A numeric `wait` and `cancel_all_and_flush()` exist only from 0.3.20
+  (August 2024); before that `wait=3.0` waits forever. An older picamera2 is
+  refused at open with one line.
+- Autofocus is never turned on by picamera2 (a Camera Module 3 starts with
+  its lens parked); it is here, where the camera has a focus motor.
+- The DRM preview of older releases opens the card kms++ opens by default
+  (the first with outputs); a Pi 5's DSI or composite screen is on another.
+  Newer releases take `device=`; with an older one the preview is not started
+  and the console sink draws the frames instead (edge.screen.preview_device).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import inspect
 import logging
 import os
 import threading
 import time
 
-from edge.screen import preview_window
+from edge.screen import preview_device, preview_window
 from edge.sources.base import Capture, Source, SourceError, SourceFailed, SourceLost
 
 log = logging.getLogger(__name__)
 
-# A frame comes every 1/12 s at worst (picamera2's preview configuration caps
-# the frame duration at 83 ms); 3 s without one is a stall, not a dark room.
+# The FrameRate control fixes the frame period (libcamera sets
+# FrameDurationLimits to 1/fps at both ends, so a dark room shortens exposure
+# instead of slowing frames): 3 s without a frame is a stall, not a dark room.
 CAPTURE_TIMEOUT_S = 3.0
 # A healthy close takes tens of milliseconds; past this it is waiting on a dead thread.
 CLOSE_DEADLINE_S = 3.0
@@ -65,7 +77,35 @@ def _import_picamera2_module():
             "`pip install -c constraints/pi-bookworm.txt -e .` (Bookworm; pi-trixie.txt "
             "on Trixie) or `sudo edge/systemd/install.sh`"
         ) from None
+    if not hasattr(picamera2.Picamera2, "cancel_all_and_flush"):
+        raise SourceError(
+            f"picamera2 {_version()} is too old: bounded captures need 0.3.20 or later; "
+            "`sudo apt update && sudo apt install python3-picamera2` (or rerun "
+            "`sudo edge/systemd/install.sh`)"
+        )
     return picamera2
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("picamera2")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
+# libcamera's AfMode values (control_ids_core.yaml: AfModeManual, AfModeContinuous).
+AF_MANUAL, AF_CONTINUOUS = 0, 2
+
+
+def focus_controls(camera_controls: dict, lens_position: float | None) -> dict:
+    """The focus a camera with a focus motor starts with: continuous autofocus,
+    or the lens fixed at `lens_position` dioptres; nothing for a fixed-focus
+    camera (AfMode not among its controls)."""
+    if "AfMode" not in camera_controls:
+        return {}
+    if lens_position is None:
+        return {"AfMode": AF_CONTINUOUS}
+    return {"AfMode": AF_MANUAL, "LensPosition": float(lens_position)}
 
 
 def sensor_time(metadata: dict) -> float | None:
@@ -161,6 +201,7 @@ class Picamera2Source(Source):
         drm_preview: bool = False,
         retries: bool = False,
         preview_fullscreen: bool = True,
+        lens_position: float | None = None,
     ):
         super().__init__()
         self.size = (width, height)
@@ -171,7 +212,9 @@ class Picamera2Source(Source):
             lores_height = round(height * lores_width / width / 2) * 2
             self.lores = (lores_width // 2 * 2, lores_height)
         self.drm_preview = drm_preview
+        self.preview_problem: str | None = None  # why a DRM preview asked for did not start
         self.preview_fullscreen = preview_fullscreen
+        self.lens_position = lens_position
         self.retries = retries
         self._opened = False
         self.camera = None
@@ -213,17 +256,13 @@ class Picamera2Source(Source):
             streams = {"main": {"size": self.size, "format": "RGB888"}}
             if self.lores is not None:
                 streams["lores"] = {"size": self.lores, "format": "YUV420"}
+            controls = {"FrameRate": self.fps}
+            controls.update(focus_controls(camera.camera_controls, self.lens_position))
             # RGB888 is B, G, R in memory: the order OpenCV expects.
-            config = camera.create_preview_configuration(
-                **streams, controls={"FrameRate": self.fps}
-            )
+            config = camera.create_preview_configuration(**streams, controls=controls)
             camera.configure(config)
             if self.drm_preview:  # the preview starts before the camera
-                window = preview_window(self.size, self.preview_fullscreen)
-                place = (
-                    dict(zip(("x", "y", "width", "height"), window, strict=True)) if window else {}
-                )
-                camera.start_preview(picamera2_module.Preview.DRM, **place)
+                self._start_preview(camera, picamera2_module)
             camera.start()
         except Exception as exc:
             self._close_bounded(camera)
@@ -231,6 +270,25 @@ class Picamera2Source(Source):
                 describe_open_failure(exc).replace("did not open", "did not start")
             ) from None
         return camera
+
+    def _start_preview(self, camera, picamera2_module) -> None:
+        """picamera2's DRM preview on the connected screen, told which one
+        where its default would miss it; not started (the console sink draws
+        instead) where this picamera2 cannot be told."""
+        window = preview_window(self.size, self.preview_fullscreen)
+        place = dict(zip(("x", "y", "width", "height"), window, strict=True)) if window else {}
+        if device := preview_device():
+            preview_class = picamera2_module.Preview.DRM.value
+            if "device" not in inspect.signature(preview_class.__init__).parameters:
+                self.drm_preview = False
+                self.preview_problem = (
+                    f"the screen ({device}) is not on the card picamera2 {_version()}'s DRM "
+                    "preview opens; upgrade python3-picamera2 for its own preview there"
+                )
+                log.info("%s: drawing frames on the console instead", self.preview_problem)
+                return
+            place["device"] = device
+        camera.start_preview(picamera2_module.Preview.DRM, **place)
 
     def _read(self) -> Capture | None:
         camera = self.camera

@@ -30,8 +30,13 @@ START=1
 # Shared libraries opencv-contrib-python and mediapipe load that a minimal
 # 64-bit Raspberry Pi OS Lite lacks (found in an emulated arm64 Bookworm root),
 # python3-venv for the venv, python3-picamera2 for the camera (from apt: it
-# needs the system's libcamera bindings).
-APT_PACKAGES=(python3-venv python3-picamera2 libxcb1 libegl1 libgles2 libgl1 libglib2.0-0)
+# needs the system's libcamera bindings). A|B: either name satisfies it (Trixie
+# renamed libglib2.0-0 to libglib2.0-0t64 in the 64-bit time_t transition).
+APT_PACKAGES=(python3-venv python3-picamera2 libxcb1 libegl1 libgles2 libgl1 "libglib2.0-0t64|libglib2.0-0")
+# The oldest picamera2 whose capture_request(wait=seconds) and
+# cancel_all_and_flush() exist (0.3.20, August 2024): before it a stalled
+# camera is waited for forever.
+PICAMERA2_FLOOR=0.3.20
 
 usage() {
   sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
@@ -93,11 +98,32 @@ uninstall() {
   echo "$SERVICE uninstalled"
 }
 
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+# The name of an A|B alternative this release's archive has (the first, else the last).
+available_name() {
+  local name
+  IFS='|' read -ra names <<<"$1"
+  for name in "${names[@]}"; do
+    if apt-cache show "$name" >/dev/null 2>&1; then
+      echo "$name"
+      return
+    fi
+  done
+  echo "${names[-1]}"
+}
+
 install_packages() {
-  local missing=()
-  for package in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-      missing+=("$package")
+  local missing=() entry name found
+  for entry in "${APT_PACKAGES[@]}"; do
+    found=0
+    IFS='|' read -ra names <<<"$entry"
+    for name in "${names[@]}"; do
+      installed "$name" && found=1
+    done
+    [ "$found" -eq 1 ] || missing+=("$(available_name "$entry")")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     system apt-get update
@@ -116,6 +142,25 @@ install_packages() {
     if [ ${#missing[@]} -gt 0 ]; then
       system apt-get install -y --no-install-recommends "${missing[@]}"
     fi
+  fi
+  picamera2_floor
+}
+
+# An image that already had python3-picamera2 keeps its version above: bring
+# one older than the floor up to date, or say in one line why the camera is refused.
+picamera2_floor() {
+  local version
+  version=$(dpkg-query -W -f='${Version}' python3-picamera2 2>/dev/null) || return 0
+  [ -n "$version" ] || return 0
+  dpkg --compare-versions "$version" lt "$PICAMERA2_FLOOR" || return 0
+  system apt-get update
+  system apt-get install -y --only-upgrade python3-picamera2
+  if [ -z "$ROOT" ] && [ "$DRY_RUN" -eq 0 ]; then
+    version=$(dpkg-query -W -f='${Version}' python3-picamera2 2>/dev/null || true)
+  fi
+  if dpkg --compare-versions "$version" lt "$PICAMERA2_FLOOR"; then
+    echo "python3-picamera2 $version is older than $PICAMERA2_FLOOR: the Pi camera source" \
+      "refuses it (a stalled camera would hang); run 'sudo apt full-upgrade'" >&2
   fi
 }
 

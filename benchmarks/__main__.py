@@ -3,6 +3,7 @@
 `python -m benchmarks --distance`: how far each face-detector setting sees (benchmarks/distance.py).
 `python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
 `python -m benchmarks --flip`: the pipeline with flip averaging off and on (benchmarks/flip.py).
+`python -m benchmarks --console`: the console sink's cost per frame (benchmarks/console.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -35,7 +36,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, distance, flip, mqtt, runners, soak, viewers
+from benchmarks import components, console, distance, flip, mqtt, runners, soak, viewers
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -399,6 +400,11 @@ def run_flip(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "flip", result, flip.table(result))
 
 
+def run_console(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(console.run(str(args.clip), frames=100 if args.quick else 300))
+    return write_result(out, "console", result, console.table(result))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -431,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: the pipeline with [classifier] flip_average off vs on",
     )
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="instead: what drawing frames on the console's framebuffer costs per frame",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
@@ -446,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_mqtt(args, out)
     if args.flip:
         return run_flip(args, out)
+    if args.console:
+        return run_console(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

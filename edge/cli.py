@@ -232,6 +232,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each override's option, so a bad value is blamed on what the user typed.
+FLAGS = {
+    **{key: "--" + name.replace("_", "-") for name, key in RUN_OVERRIDES.items()},
+    "detector.name": "--detector",
+    "classifier.model": "--model",
+}
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """`path` as a folder to write into: refused in one line when it, or a
+    folder above it, is a file (nothing is created then)."""
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is under {part}, a file"
+                raise ConfigError(f"{option} {path} {where}: give a folder")
+            break
+    return path
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     values = {
         key: getattr(args, name)
@@ -249,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.engine import Pipeline
     from edge.notify import ServiceNotifier
 
-    config = load_config(args.config, _overrides(args))
+    config = load_config(args.config, _overrides(args), FLAGS)
     with ServiceNotifier() as service:
         pipeline = Pipeline(
             config,
@@ -275,16 +295,26 @@ def cmd_image(args: argparse.Namespace) -> int:
     from edge.analysis import FaceAnalyzer
     from edge.labelled_photos import Scores
     from edge.photos import annotate_images
+    from edge.sources.images import list_images
 
     overrides = {
         k: v
         for k, v in (("detector.name", args.detector), ("classifier.model", args.model))
         if v is not None
     }
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, FLAGS)
     for path in args.paths:
         if not path.exists():
             raise ConfigError(f"{path} not found: pass image files or folders")
+    if not any(list_images(path) for path in args.paths):
+        names = ", ".join(map(str, args.paths))
+        raise ConfigError(f"no images in {names}: pass .jpg/.png files or folders of them")
+    if args.out is not None:
+        output_folder(args.out, "--out")
+    if args.report is not None:
+        output_folder(args.report, "--report")
+        if (args.report / "report.json").exists() and not args.overwrite:
+            raise ConfigError(f"--report {args.report} holds an earlier report: pass --overwrite")
     with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
         scores = Scores(analyzer.labels)
         done, failed = annotate_images(
@@ -296,6 +326,13 @@ def cmd_image(args: argparse.Namespace) -> int:
         failed,
         f"; annotated copies in {args.out}" if args.out else "",
     )
+    if args.report is not None and not scores.total:
+        log.error(
+            "--report: no photos in folders named by emotion (angry/, happy/, ...) among "
+            "%d image(s): nothing to score, no report written",
+            done,
+        )
+        return EXIT_BAD_INPUT
     if scores.total:
         summary = scores.summary()
         log.info(
@@ -370,15 +407,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.every < 1:
         raise ConfigError("--every must be 1 or more")
     overrides = {} if args.max_faces is None else {"detector.max_faces": args.max_faces}
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, FLAGS)
     for path in args.inputs:
         if not path.exists():
             raise ConfigError(f"{path} not found: pass video files or folders")
     videos = list_videos(args.inputs)
     if not videos:
         raise ConfigError(f"no video files in {', '.join(map(str, args.inputs))}")
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"--out {args.out} is a file: give a folder")
+    output_folder(args.out, "--out")
     failed = 0
     with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
         for video in videos:

@@ -210,8 +210,16 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The config file (or the defaults) with `overrides` ('section.key': value) applied."""
+def load_config(
+    path: Path | str | None,
+    overrides: dict[str, Any] | None = None,
+    flags: dict[str, str] | None = None,
+) -> RunConfig:
+    """The config file (or the defaults) with `overrides` ('section.key': value) applied.
+
+    A bad value is blamed on where it came from: the file, or the command-line
+    option (`flags` names each override's option, e.g. "--max-faces").
+    """
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -236,4 +244,12 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
+        given = overrides or {}
+        from_options = [e for e in exc.errors() if ".".join(str(p) for p in e["loc"][:2]) in given]
+        if from_options and len(from_options) == len(exc.errors()):
+            key = ".".join(str(p) for p in from_options[0]["loc"][:2])
+            option = (flags or {}).get(key, key)
+            raise ConfigError(
+                f"{option} {given[key]}: {describe_validation_error(exc).split(': ', 1)[1]}"
+            ) from None
         raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None

@@ -218,6 +218,7 @@ class FakePicamera2:
         self.stalled = FakePicamera2.start_stalled  # no frames delivered (a loose cable)
         self.frame = 0
         self.cancelled = 0
+        self.overlay = None
         self.lock = threading.Lock()
         self._requestslock = threading.Lock()
         self._requests: list[FakeCompletedRequest] = []
@@ -453,10 +454,7 @@ class FakePicamera2:
             raise RuntimeError("Overlay must be a 4-channel image")
         self._preview.set_overlay(overlay)
         self.calls.append("set_overlay")
-
-    @property
-    def overlay(self):
-        return getattr(self._preview, "overlay_new_fb", None)
+        self.overlay = overlay  # what the preview accepted (it keeps a framebuffer of it)
 
     # -- what goes wrong -----------------------------------------------------
 

@@ -165,7 +165,9 @@ def test_every_display_the_config_accepts_is_a_sink():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(DetectorError, match="unknown detector 'dlib': use one of mediapipe, haar"):
         DETECTORS.load("dlib")
-    with pytest.raises(SinkError, match="unknown sink 'x': use one of window, drm, record"):
+    with pytest.raises(
+        SinkError, match="unknown sink 'x': use one of window, drm, console, record"
+    ):
         SINKS.load("x")
 
 

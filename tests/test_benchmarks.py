@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import DEMO_CLIP, ROOT
 
 STAGES = {"capture", "detect", "classify", "render"}
 COMMITTED = ROOT / "benchmarks" / "results"
@@ -128,3 +128,13 @@ def test_flip_benchmark_runs_both_side_by_side(tmp_path):
     assert result["on_vs_off_fps"] == pytest.approx(on / off, abs=0.01)
     assert result["nearly_free"] == (result["on_vs_off_fps_pairs_median"] >= 0.95)
     assert "| on |" in (tmp_path / "flip.md").read_text()
+
+
+def test_console_cost_times_both_screens_on_real_frames():
+    from benchmarks import console
+
+    result = console.run(str(DEMO_CLIP), frames=6)
+    assert result["frames"] == 6 and result["frame_size"] == "640x480"
+    for name in ("640x480", "1920x1080"):
+        assert result["ms_per_frame"][name]["p50"] > 0
+    assert "| 1920x1080 |" in console.table(result)

@@ -382,3 +382,38 @@ def test_image_walks_class_folders_and_states_the_accuracy(tmp_path):
     assert (tmp_path / "report" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     # the annotated copies keep the folders: same names in two classes do not collide
     assert (tmp_path / "out" / "part" / "sadness" / "empty.png").is_file()
+
+
+def test_image_and_analyze_outputs_that_cannot_be_folders_are_one_line(tmp_path):
+    photo = tmp_path / "one.png"
+    cv2.imwrite(str(photo), demo_frame(40))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine\n")
+    for option in ("--report", "--out"):
+        assert_one_line_error(
+            run_cli("image", str(photo), option, str(blocker)), f"{option} {blocker} is a file"
+        )
+        assert_one_line_error(
+            run_cli("image", str(photo), option, str(blocker / "sub")), "is under", "a file"
+        )
+    assert_one_line_error(
+        run_cli("analyze", str(DEMO_CLIP), "--out", str(blocker / "sub")), "is under", "a file"
+    )
+    assert blocker.read_text() == "mine\n"  # nothing the user had was touched
+
+
+def test_image_with_nothing_to_do_or_score_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_cli("image", str(empty)), f"no images in {empty}")
+    photo = tmp_path / "one.png"
+    cv2.imwrite(str(photo), demo_frame(40))
+    proc = run_cli("image", str(photo), "--report", str(tmp_path / "report"))
+    assert_one_line_error(proc, "--report: no photos in folders named by emotion")
+    assert not (tmp_path / "report" / "report.json").exists()
+
+
+def test_a_bad_option_value_is_blamed_on_the_option():
+    proc = run_cli("run", "--source", "demo", "--max-faces", "-1")
+    assert_one_line_error(proc, "--max-faces -1: Input should be greater than or equal to 0")
+    assert "defaults" not in proc.stderr

@@ -205,9 +205,11 @@ def test_drm_overlay_is_redrawn_only_when_it_changes(fake_picamera2):
     from edge.frames import Face, Frame, Result
     from edge.sinks.drm import DrmSink
 
+    import fake_picamera2 as fake_module
+
     camera = fake_picamera2()
-    camera.start_preview("DRM")
     camera.configure(camera.create_preview_configuration())
+    camera.start_preview(fake_module.Preview.DRM)
     camera.start()
     camera.capture_request(wait=1).release()  # the preview has shown a frame
     sink = DrmSink(types.SimpleNamespace(camera=camera), (640, 480), hud_interval_s=60)

@@ -1,0 +1,85 @@
+"""`python -m benchmarks --console`: what drawing frames on the console's
+screen (edge/sinks/console.py) costs per frame.
+
+picamera2's DRM preview puts the Pi camera's picture on HDMI with no CPU
+copy; every other source is drawn by the console sink, which scales each
+annotated frame to the screen, converts it to the framebuffer's format and
+copies it in. This times exactly that, on the demo clip's frames, for a
+screen of the frame's own size (640x480: no scaling) and a 1080p screen,
+32 bits per pixel, into a file in memory standing in for /dev/fb0 (the copy
+into a real framebuffer is a write to memory too). Sizes alternate frame by
+frame so drift in the machine's load falls on both alike. Reported: median
+and p90 milliseconds per frame. Writes `console.json` and `console.md`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from edge import screen
+from edge.frames import Frame, Result
+from edge.sinks.console import ConsoleSink
+
+SCREENS = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
+
+
+def run(clip: str, frames: int = 300) -> dict:
+    images = []
+    cap = cv2.VideoCapture(clip)
+    while len(images) < frames:
+        ok, image = cap.read()
+        if not ok:
+            break
+        images.append(image)
+    cap.release()
+    folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        sinks = {}
+        for name, (width, height) in SCREENS.items():
+            device = Path(tmp) / f"fb-{name}"
+            device.write_bytes(bytes(width * 4 * height))
+            fb = screen.Framebuffer(device, (width, height), 32, width * 4)
+            sinks[name] = ConsoleSink(fb).open()
+        times: dict[str, list[float]] = {name: [] for name in SCREENS}
+        for index, image in enumerate(images):
+            result = Result(Frame(image, index, 0.0), [])
+            for name in SCREENS if index % 2 == 0 else reversed(SCREENS):
+                start = time.perf_counter()
+                sinks[name].write(result, image)
+                times[name].append((time.perf_counter() - start) * 1000)
+        for sink in sinks.values():
+            sink.close()
+    frame_size = f"{images[0].shape[1]}x{images[0].shape[0]}"
+    return {
+        "clip": Path(clip).name,
+        "frames": len(images),
+        "frame_size": frame_size,
+        "bits_per_pixel": 32,
+        "ms_per_frame": {
+            name: {
+                "p50": round(statistics.median(values), 3),
+                "p90": round(statistics.quantiles(values, n=10)[-1], 3),
+            }
+            for name, values in times.items()
+        },
+    }
+
+
+def table(result: dict) -> str:
+    rows = [
+        "| screen | ms per frame, median | p90 |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {v['p50']:.2f} | {v['p90']:.2f} |"
+            for name, v in result["ms_per_frame"].items()
+        ),
+    ]
+    return (
+        f"Console sink: {result['frames']} frames of {result['clip']} "
+        f"({result['frame_size']}), {result['bits_per_pixel']} bpp\n\n" + "\n".join(rows) + "\n"
+    )

@@ -202,10 +202,10 @@ def test_drm_display_on_the_fake_pi_camera(fake_picamera2, fake_screen, monkeypa
 
 
 def test_drm_overlay_is_redrawn_only_when_it_changes(fake_picamera2):
+    import fake_picamera2 as fake_module
+
     from edge.frames import Face, Frame, Result
     from edge.sinks.drm import DrmSink
-
-    import fake_picamera2 as fake_module
 
     camera = fake_picamera2()
     camera.configure(camera.create_preview_configuration())

@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from benchmarks import components, console, distance, flip, mqtt, runners, soak, viewers
+from benchmarks.provenance import provenance, refuse_dirty
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -170,15 +171,16 @@ def run(args: argparse.Namespace) -> dict:
     clip = str(args.clip)
     max_frames = 120 if args.quick else 0
     repeats = 50 if args.quick else 300
-    results: dict = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full",
-        "clip": clip,
-        "max_frames": max_frames or None,
-        "machine": machine_info(),
-        "model": components.model_facts(),
-        "pipeline": {},
-    }
+    results: dict = stamped(
+        {
+            "mode": "quick" if args.quick else "full",
+            "clip": clip,
+            "max_frames": max_frames or None,
+            "pipeline": {},
+        },
+        args.clip,
+        args.allow_dirty,
+    )
     for name in ("threaded", "sequential", "seed_style"):
         if name == "seed_style" and not tensorflow_available():
             results["pipeline"][name] = {"skipped": "needs TensorFlow: pip install -e '.[train]'"}
@@ -342,13 +344,10 @@ def plots(results: dict, out: Path) -> list[Path]:
 
 def run_soak(args: argparse.Namespace, out: Path) -> int:
     log.info("soak: %g minutes on %s, looping, paced like a camera", args.soak, args.clip)
-    result = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "model": components.model_facts(),
-        # A fresh process, so the memory measured is the pipeline's own.
-        **call_in_child(soak.soak, str(args.clip), args.soak),
-    }
+    # A fresh process, so the memory measured is the pipeline's own.
+    result = stamped(
+        call_in_child(soak.soak, str(args.clip), args.soak), args.clip, args.allow_dirty
+    )
     (out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
     written = [out / "soak.json", soak.plot(result, out / "soak.png")]
     first, last = result["first_10_percent"], result["last_10_percent"]
@@ -363,10 +362,11 @@ def run_soak(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def stamped(figures: dict) -> dict:
-    """A result with when, where and with which model it was measured."""
+def stamped(figures: dict, clip: Path | str | None = None, allow_dirty: bool = False) -> dict:
+    """A result with when, where, from which commit and with which model and clip."""
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "provenance": provenance(clip, allow_dirty),
         "machine": machine_info(),
         "model": components.model_facts(),
         **figures,
@@ -385,23 +385,29 @@ def write_result(out: Path, name: str, result: dict, table: str, *more: Path) ->
 
 
 def run_distance(args: argparse.Namespace, out: Path) -> int:
-    result = stamped(distance.run(count=24 if args.quick else 80))
+    result = stamped(distance.run(count=24 if args.quick else 80), DEMO_CLIP, args.allow_dirty)
     plot = distance.plot(result, out / "distance.png")
     return write_result(out, "distance", result, distance.table(result), plot)
 
 
 def run_mqtt(args: argparse.Namespace, out: Path) -> int:
-    result = stamped(mqtt.run(str(args.clip), call_in_child))
+    result = stamped(mqtt.run(str(args.clip), call_in_child), args.clip, args.allow_dirty)
     return write_result(out, "mqtt", result, mqtt.table(result))
 
 
 def run_flip(args: argparse.Namespace, out: Path) -> int:
-    result = stamped(flip.run(str(args.clip), in_child, pairs=2 if args.quick else 5))
+    result = stamped(
+        flip.run(str(args.clip), in_child, pairs=2 if args.quick else flip.PAIRS),
+        args.clip,
+        args.allow_dirty,
+    )
     return write_result(out, "flip", result, flip.table(result))
 
 
 def run_console(args: argparse.Namespace, out: Path) -> int:
-    result = stamped(console.run(str(args.clip), frames=100 if args.quick else 300))
+    result = stamped(
+        console.run(str(args.clip), frames=100 if args.quick else 300), args.clip, args.allow_dirty
+    )
     return write_result(out, "console", result, console.table(result))
 
 
@@ -442,12 +448,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: what drawing frames on the console's framebuffer costs per frame",
     )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write committed results from a tree with uncommitted changes (recorded)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.clip.is_file():
         log.error("clip %s not found", args.clip)
         return 2
     out = args.out or RESULTS_DIR / (args.name or socket.gethostname())
+    if out.resolve().is_relative_to(RESULTS_DIR) and refuse_dirty(args.allow_dirty):
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     if args.soak:
         return run_soak(args, out)

@@ -45,7 +45,7 @@ from edge.analysis import FaceAnalyzer
 from edge.config import DEMO_CLIP, RANGE_MODELS, ClassifierConfig, DetectorConfig
 from edge.detectors.mediapipe import MediaPipeDetector
 from edge.frames import Face
-from edge.tracking import iou
+from edge.scoring import match
 
 log = logging.getLogger("benchmarks.distance")
 
@@ -181,17 +181,13 @@ def scenes(faces, face_px: int, size: tuple[int, int], rng: np.random.Generator)
 
 
 def score(truths, faces: list[Face]) -> tuple[int, int]:
-    """(found, found and labelled right): each true face matched to the best
-    remaining detection overlapping it by IoU >= 0.3."""
-    found = right = 0
-    left = list(faces)
-    for box, label in truths:
-        best = max(left, key=lambda f: iou(box, f.box), default=None)
-        if best is not None and iou(box, best.box) >= 0.3:
-            left.remove(best)
-            found += 1
-            right += best.label == label
-    return found, right
+    """(found, found and labelled right), by the one rule for "found" that the
+    README's recall uses too (edge.scoring.match)."""
+    pairs = match(
+        [{"box": box, "label": label} for box, label in truths],
+        [{"box": face.box, "label": face.label} for face in faces],
+    )
+    return len(pairs), sum(truth["label"] == det["label"] for truth, det in pairs)
 
 
 def measure(setting: str, sets: dict, size: tuple[int, int]) -> dict:

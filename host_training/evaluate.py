@@ -207,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_report(metrics))
     if args.out:
+        from benchmarks.provenance import provenance
         from host_training.report import write_plots
+
+        metrics["provenance"] = provenance(model=args.model)
 
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.json").write_text(json.dumps(metrics, indent=2) + "\n")

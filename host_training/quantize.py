@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import logging
 import platform
@@ -256,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         if crowd is not None:
             int8_metrics["ferplus"] = crowd_metrics(int8_probs, crowd)
     metadata["metrics"]["validation"]["int8"] = int8_metrics
+    from benchmarks.provenance import tree_is_clean
+
+    metadata["provenance"] = {
+        "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
+        "made_from": metadata.get("git_commit"),
+        "git_clean": tree_is_clean(),
+    }
     tmp_model.replace(out)
     tmp_meta.unlink()
     out.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")

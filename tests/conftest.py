@@ -74,7 +74,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 @pytest.fixture
 def fake_picamera2(monkeypatch):
     """A `picamera2` module with FakePicamera2 in sys.modules."""
-    return fake_picamera2_module.install(monkeypatch)
+    cameras = fake_picamera2_module.install(monkeypatch)
+    yield cameras
+    cameras.power_off()
 
 
 # -- a real network camera: MJPEG over HTTP on loopback ---------------------------

@@ -502,6 +502,17 @@ class FakePicamera2:
         self.notifymeread.close()
         os.close(self.notifyme_w)
 
+    @classmethod
+    def power_off(cls) -> None:
+        """End every camera's threads, closed or not (a test's teardown): a camera
+        a test left open would otherwise keep decoding frames for the rest of the run."""
+        for camera in cls.instances:
+            camera.started = False
+            if camera._sensor is not None:
+                camera._sensor.join()
+            if camera._preview is not None:
+                camera._preview._abort.set()
+
     def held_buffers(self) -> int:
         """Buffers held by requests not yet released (the preview keeps one)."""
         with self._requestslock:

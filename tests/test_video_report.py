@@ -6,7 +6,7 @@ import json
 from conftest import DEMO_CLIP, demo_truth, run_cli
 
 from edge.frames import Face
-from edge.tracking import iou
+from edge.scoring import match
 from edge.video_report import MAX_POINTS, TrackSummary
 
 LABELS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
@@ -36,10 +36,11 @@ def test_analyze_the_demo_clip(tmp_path):
     people: dict[str, list[str]] = {}
     for frame in truth:
         for face in frame["faces"]:
-            found = [r for r in by_frame.get(frame["frame"], [])
-                     if iou(face["box"], [int(r[k]) for k in "xywh"]) >= 0.3]  # fmt: skip
+            rows_here = by_frame.get(frame["frame"], [])
+            detected = [{"box": [int(r[k]) for k in "xywh"], "row": r} for r in rows_here]
+            found = match([face], detected)  # the one rule for "found" (edge.scoring)
             if found:
-                people.setdefault(face["file"], []).append(found[0]["track"])
+                people.setdefault(face["file"], []).append(found[0][1]["row"]["track"])
     assert len(people) >= 15
     for file, track_ids in people.items():
         main = max(set(track_ids), key=track_ids.count)

@@ -1,0 +1,53 @@
+"""Every committed result names a clean commit, the shipped model and the
+clip it measured, and those are the files in this checkout: a figure in the
+README or docs/ cannot silently outlive the model or clip it describes."""
+
+import json
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+from benchmarks.provenance import sha256
+
+MODEL = ROOT / "models" / "emotion_int8.tflite"
+RESULTS = sorted(
+    [
+        *(ROOT / "benchmarks" / "results").rglob("*.json"),
+        *(ROOT / "docs" / "evaluation").rglob("report.json"),
+    ]
+)
+
+
+def in_history(commit: str) -> bool | None:
+    try:
+        proc = subprocess.run(
+            ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True
+        )
+    except OSError:
+        return None
+    return proc.returncode == 0
+
+
+def test_there_are_results_to_check():
+    names = {path.name for path in RESULTS}
+    assert {"results.json", "soak.json", "distance.json", "flip.json", "mqtt.json"} <= names
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_result_was_made_from_a_clean_commit_with_the_shipped_model(path):
+    made = json.loads(path.read_text()).get("provenance")
+    rerun = f"{path.relative_to(ROOT)}: rerun what made it from a clean commit and commit it"
+    assert made is not None, f"{rerun} (no provenance recorded)"
+    assert made["git_clean"] is True and not made["allow_dirty"], f"{rerun} (dirty tree)"
+    assert made["model_sha256"] == sha256(MODEL), f"{rerun} (another model)"
+    if "clip" in made:
+        assert made["clip_sha256"] == sha256(ROOT / made["clip"]), f"{rerun} (another clip)"
+    if in_history("HEAD"):  # a checkout with its history: the commit is in it
+        assert in_history(made["git_commit"]), f"{rerun} (commit {made['git_commit']} unknown)"
+
+
+def test_the_model_metadata_describes_the_shipped_file():
+    meta = json.loads(MODEL.with_suffix(".json").read_text())
+    assert meta["provenance"]["tflite_sha256"] == sha256(MODEL)
+    assert meta["size_bytes"] == MODEL.stat().st_size

@@ -97,8 +97,8 @@ class DetectorConfig(_Section):
 class ClassifierConfig(_Section):
     model: str = str(MODELS_DIR / "emotion_int8.tflite")
     num_threads: int = Field(2, ge=1, le=64)
-    # Each face also classified mirrored, the two averaged: +1.1 points on
-    # PublicTest, and the pipeline's FPS unchanged (benchmarks --flip).
+    # Each face also classified mirrored, the two averaged: what it gains and
+    # what it costs the pipeline are in docs/benchmarks.md ("Flip averaging").
     flip_average: bool = True
 
 

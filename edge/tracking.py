@@ -42,7 +42,7 @@ def appearance(image: np.ndarray, box: Sequence[int]) -> np.ndarray | None:
     """The face crop as a zero-mean, unit-length 8x8 gray vector (None if empty).
 
     `scripts/tracker_similarity.py` measures it on the demo clip's
-    detections and on PublicTest faces (benchmarks/results/xeon-2core/
+    detections and on PublicTest faces (benchmarks/results/dev-2core/
     tracker_similarity.json): `Tracker.min_similarity` is the midpoint of the
     same-face 1st percentile and the different-face 99th; 0.3 % of different-
     face pairs still reach it.

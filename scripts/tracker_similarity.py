@@ -18,7 +18,7 @@ and the different-face 99th percentile over both sources; if they overlap,
 the midpoint still, and the JSON says by how much. Writes
 benchmarks/results/<name>/tracker_similarity.json (and .md).
 
-    python scripts/tracker_similarity.py --name xeon-2core
+    python scripts/tracker_similarity.py --name dev-2core
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--name", default="xeon-2core", help="results folder name")
+    parser.add_argument("--name", default="dev-2core", help="results folder name")
     parser.add_argument("--allow-dirty", action="store_true", help="record from a dirty tree")
     args = parser.parse_args(argv)
     if refuse_dirty(args.allow_dirty):

@@ -172,14 +172,28 @@ def test_events_state_and_discovery_follow_the_contract(mosquitto, tmp_path):
 
 def test_a_broker_outage_loses_no_event_and_slows_nothing(mosquitto, tmp_path):
     subscriber = Subscriber(mosquitto)
-    processed = []
+    processed: list[float] = []  # when each result came out
+    broker: dict[str, float] = {}
+    stopping: list[threading.Thread] = []
+
+    def stop() -> None:
+        mosquitto.stop()
+        broker["down"] = time.monotonic()
+
+    def start() -> None:
+        stopping[0].join()  # on a slow machine the stop may still be under way
+        broker["up"] = time.monotonic()
+        mosquitto.start()
 
     def outage(result):
-        processed.append(result)
+        # The broker is stopped and started from threads of their own: the
+        # pipeline's output thread must not wait on the test either.
+        processed.append(time.monotonic())
         if len(processed) == 45:
-            mosquitto.stop()  # about 3 s in: down for about 5 s
+            stopping.append(threading.Thread(target=stop))  # about 3 s in: down for about 5 s
+            stopping[0].start()
         elif len(processed) == 120:
-            mosquitto.start()
+            threading.Thread(target=start).start()
 
     config = pipeline_config(
         mosquitto,
@@ -200,8 +214,13 @@ def test_a_broker_outage_loses_no_event_and_slows_nothing(mosquitto, tmp_path):
         assert len({e["run"] for e in events}) == 1
         # events happened while the broker was down, and arrived
         assert len(events) >= 10
-        # the pipeline did not wait on the broker: paced at 15 fps, it kept pace
-        assert summary["frames_processed"] >= 0.9 * 15 * 16
+        # The pipeline did not wait on the broker: it processed frames as fast while
+        # the broker was down as before (same run, same machine load: a ratio).
+        first, down, up = processed[0], broker["down"], broker["up"]
+        before = sum(first <= t < down for t in processed) / (down - first)
+        during = sum(down <= t < up for t in processed) / (up - down)
+        assert during >= 0.5 * before, (before, during)
+        assert summary["frames_processed"] > 120
     finally:
         subscriber.close()
 

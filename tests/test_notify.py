@@ -74,9 +74,12 @@ def test_ready_after_first_frame_and_watchdog_stops_when_frames_stall(systemd_so
     with service:
         runner.start()
         deadline = time.monotonic() + 60  # start-up is slow on a loaded machine
-        while source.reads <= 20 and time.monotonic() < deadline:
+        # the 20 good frames are all through the pipeline (processed or replaced)
+        while time.monotonic() < deadline:
+            done = pipeline.stats.snapshot()
+            if source.reads > 20 and done["frames_processed"] + done["frames_skipped"] == 20:
+                break
             time.sleep(0.05)
-        time.sleep(0.5)  # the last good frames are processed
         stalled_at = len(processed_at)
         time.sleep(2.0)  # the camera hangs: no frame for 2 s
         release.set()
@@ -94,7 +97,9 @@ def test_ready_after_first_frame_and_watchdog_stops_when_frames_stall(systemd_so
     assert len(pings) >= 3, texts  # pinged while frames flowed (1.3 s at 15 fps)
     # once frames stopped, at most one more ping (for frames since the last one)
     assert sum(t > processed_at[-1] for t in pings) <= 1, texts
-    assert max(pings) < processed_at[-1] + 0.2 + 0.1
+    # ...and none through the rest of the 2 s hang (a busy machine may be late
+    # with that one, never with the silence that follows)
+    assert max(pings) < processed_at[-1] + 1.0, texts
     assert any(m.startswith("STATUS=") and "fps" in m for m in texts)
     assert texts[-1] == "STOPPING=1", [
         (round(t - processed_at[0], 2), m[:12]) for t, m in messages

@@ -492,3 +492,16 @@ def test_libcamera_and_picamera2_keep_their_chatter_to_errors(fake_picamera2, mo
     with make_source(SourceConfig(name="picamera2")):
         pass
     assert os.environ["LIBCAMERA_LOG_LEVELS"] == "*:DEBUG"
+
+
+def test_the_capture_time_is_the_start_of_the_exposure(monkeypatch):
+    """libcamera stamps the end of the exposure (the readout); the frame's time
+    is that less ExposureTime, to the microsecond."""
+    monkeypatch.setattr(picamera2_source.time, "monotonic", lambda: 1000.5)
+    stamp = picamera2_source.sensor_time(
+        {"SensorTimestamp": 1_000_000_000_000, "ExposureTime": 15_000}
+    )
+    assert stamp == pytest.approx(1000.0 - 0.015, abs=1e-9)
+    assert picamera2_source.sensor_time({"SensorTimestamp": 1_000_000_000_000}) == 1000.0
+    assert picamera2_source.sensor_time({"SensorTimestamp": 1_000_000_000}) is None  # 999 s off
+    assert picamera2_source.sensor_time({}) is None

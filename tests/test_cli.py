@@ -69,8 +69,11 @@ def test_demo_run_scores_at_least_the_baseline(demo_run):
     out, _ = demo_run
     result = score(load_events(out / "events.jsonl"), demo_truth())
     if os.environ.get("UPDATE_BASELINE"):  # after shipping a new model: docs/training.md
+        from benchmarks.provenance import provenance
+
         keep = {k: result[k] for k in ("recall", "precision", "label_accuracy")}
         keep["model_sha256"] = hashlib.sha256(MODEL.read_bytes()).hexdigest()
+        keep["provenance"] = provenance(DEMO_CLIP)
         BASELINE.write_text(json.dumps(keep, indent=2) + "\n")
     baseline = json.loads(BASELINE.read_text())
     print(json.dumps(result, indent=1))

@@ -15,6 +15,7 @@ RESULTS = sorted(
     [
         *(ROOT / "benchmarks" / "results").rglob("*.json"),
         *(ROOT / "docs" / "evaluation").rglob("report.json"),
+        ROOT / "tests" / "baselines" / "demo_clip.json",
     ]
 )
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip figure figures arm64-check constraints clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check constraints clean
 
 # The runtime versions a Raspberry Pi OS Bookworm install gets
 # (scripts/pin_constraints.py): the tests run against the set the Pi runs.
@@ -84,6 +84,10 @@ bench: $(VENV)/.dev-installed
 
 demo-clip: $(VENV)/.edge-installed data/fer2013/train
 	$(BIN)/python scripts/make_demo_clip.py --data data/fer2013/test
+
+# The README's pictures of the web page, desktop and phone, from the browser test.
+web-screenshots: $(VENV)/.dev-installed
+	WEB_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_web_browser.py -k fits
 
 # The measured tables of README.md and docs/, from the committed results.
 figures: $(VENV)/.dev-installed

@@ -146,9 +146,23 @@ def test_page_names_what_is_running(live):
         page = response.read().decode()
     assert '<img id="stream"' in page and 'id="upload"' in page
     stats = live.stats()
-    assert stats["source"].endswith("faces.mp4")
-    assert stats["detector"].startswith("mediapipe")
+    assert stats["source"] == "video faces.mp4"  # its kind and name, not this machine's folders
+    assert stats["detector"] == "BlazeFace short range + far faces (full range, 3x3 tiles)"
     assert stats["model"] == MODEL.name
+
+
+def test_what_the_page_says_is_running_hides_folders_and_credentials():
+    from edge.config import RunConfig
+    from edge.sinks.web import detector_description, public_source
+
+    assert public_source("/home/pi/clips/lobby.mp4") == "video lobby.mp4"
+    assert public_source("/srv/photos/staff") == "photos staff"
+    assert public_source("rtsp://admin:secret@10.0.0.5:554/live") == "stream rtsp://10.0.0.5:554"
+    assert public_source("picamera2") == "picamera2"
+    tiles_off = RunConfig.model_validate({"detector": {"tiles": 1, "range": "full"}})
+    assert detector_description(tiles_off) == "BlazeFace full range"
+    haar = RunConfig.model_validate({"detector": {"name": "haar"}})
+    assert detector_description(haar) == "haar"
 
 
 def test_stream_yields_changing_jpeg_frames_and_counts_the_viewer(live):

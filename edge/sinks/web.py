@@ -13,11 +13,39 @@ from edge.frames import Result
 from edge.sinks.base import Sink, SinkContext
 
 
+def public_source(description: str) -> str:
+    """What the page says is running, without the machine's folders or a
+    stream's credentials: "video faces.mp4", "stream rtsp://cam.local", ..."""
+    if "://" in description:
+        scheme, _, rest = description.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        return f"stream {scheme}://{host}"
+    if "/" in description or "\\" in description:
+        path = Path(description)
+        kind = "photos" if path.suffix == "" else "video"
+        return f"{kind} {path.name}"
+    return description  # picamera2, webcam 0
+
+
+def detector_description(config: RunConfig) -> str:
+    """The detector as it runs: the model(s) and the far-face search."""
+    detector = config.detector
+    if detector.name != "mediapipe":
+        return detector.name
+    if detector.model:
+        return f"mediapipe ({Path(detector.model).stem})"
+    text = f"BlazeFace {detector.range} range"
+    if detector.tiles > 1:
+        text += f" + far faces (full range, {detector.tiles}x{detector.tiles} tiles)"
+    return text
+
+
 class WebSink(Sink):
     """Starts the web server when opened and feeds it the pipeline's results.
 
-    `needs_image` is true only while a viewer is on the stream, so without
-    viewers the pipeline neither draws nor encodes frames for the page.
+    The page's stream is drawn by the hub's own thread from the result (boxes
+    and labels, no HUD), and only while a viewer is on it: the pipeline never
+    draws or encodes for the page.
     """
 
     name = "web"
@@ -27,11 +55,9 @@ class WebSink(Sink):
         from edge.web.hub import FrameHub
         from edge.web.server import WebServer
 
-        detector = config.detector
         info = {
-            "source": source,
-            "detector": detector.name
-            + (f" ({detector.model_path.stem})" if detector.name == "mediapipe" else ""),
+            "source": public_source(source),
+            "detector": detector_description(config),
             "model": Path(config.classifier.model).name,
         }
         self.hub = FrameHub(config.web.jpeg_quality, stats)
@@ -44,10 +70,6 @@ class WebSink(Sink):
         return cls(context.config, context.stats, context.source_description)
 
     @property
-    def needs_image(self) -> bool:  # type: ignore[override]
-        return self.hub.watching
-
-    @property
     def url(self) -> str:
         return self.server.url
 
@@ -55,7 +77,7 @@ class WebSink(Sink):
         self.server.open()
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
-        self.hub.publish(result, annotated)
+        self.hub.publish(result)
 
     def _close(self) -> None:
         self.server.close()

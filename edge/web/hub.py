@@ -1,9 +1,11 @@
 """What the pipeline shares with the web page: the newest frame, results and figures.
 
-The pipeline's output thread hands over each annotated frame by reference
-(`publish`) through a `LatestSlot`, the pipeline's own newest-wins hand-off,
-which costs nothing. A separate encoder thread turns the newest one into a
-JPEG, once for all viewers and only while someone watches; the server's event
+The pipeline's output thread hands over each result by reference (`publish`)
+through a `LatestSlot`, the pipeline's own newest-wins hand-off, which costs
+nothing. A separate encoder thread draws the newest one's boxes and labels
+(no HUD: the page shows those figures beside the video, at a size a phone
+can read) and turns it into a JPEG, once for all viewers and only while
+someone watches; the server's event
 loop is told through `on_jpeg`. So neither encoding nor a slow
 viewer can hold up the pipeline: a viewer that falls behind simply gets the
 newest JPEG when it is ready again, and the frames in between are skipped.
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge.frames import Closed, LatestSlot, Result
+from edge.overlay import annotate
 
 LABEL_WINDOW_S = 60.0
 POLL_S = 0.5  # the encoder's longest wait before it looks again
@@ -37,7 +40,7 @@ class FrameHub:
         self._lock = threading.Lock()
         # Newest frame wins: frames published while the encoder is busy are
         # replaced (and counted in `frames.dropped`), never queued.
-        self.frames: LatestSlot[np.ndarray] = LatestSlot(drop=True)
+        self.frames: LatestSlot[Result] = LatestSlot(drop=True)
         self._viewers = 0
         self._latest: Result | None = None
         self._labels: deque[tuple[float, list[str]]] = deque()
@@ -50,17 +53,18 @@ class FrameHub:
         """Someone is on the stream: only then is a frame worth annotating and encoding."""
         return self._viewers > 0
 
-    def publish(self, result: Result, annotated: np.ndarray | None) -> None:
-        """Called from the pipeline's output thread for every processed frame."""
+    def publish(self, result: Result, annotated: np.ndarray | None = None) -> None:
+        """Called from the pipeline's output thread for every processed frame
+        (`annotated` is not used: the stream is drawn without the HUD)."""
         now = time.monotonic()
         with self._lock:
             self._latest = result
             self._labels.append((now, [face.label for face in result.faces]))
             while self._labels and now - self._labels[0][0] > LABEL_WINDOW_S:
                 self._labels.popleft()
-        if annotated is not None and self._viewers:
+        if self._viewers:
             with contextlib.suppress(Closed):  # the server is shutting down
-                self.frames.put(annotated)
+                self.frames.put(result)
 
     # -- server side --------------------------------------------------------
 
@@ -113,11 +117,12 @@ class FrameHub:
         seq = 0
         while True:
             try:
-                image = self.frames.get(timeout=POLL_S)
+                result = self.frames.get(timeout=POLL_S)
             except Closed:
                 return
-            if image is None:
+            if result is None:
                 continue
+            image = annotate(result.frame.image, result)  # boxes and labels, no HUD
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 continue

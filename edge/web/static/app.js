@@ -34,31 +34,54 @@ function countDraw(canvas) {
   canvas.dataset.draws = String(Number(canvas.dataset.draws) + 1);
 }
 
+// A canvas drawn at its on-screen size in device pixels: sharp on a phone,
+// and its text a readable size whatever the page's width.
+function fit(canvas, cssHeight) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, canvas.clientWidth);
+  canvas.style.height = cssHeight + "px";
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(cssHeight * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.font = "13px system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  return { ctx, width };
+}
+
+// The share of the last minute's face-time each emotion had: one bar each,
+// the percentage beside it (counts are face-frames, which no one reads).
 function drawLabelChart(counts) {
   const canvas = document.getElementById("label-chart");
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
   const entries = Object.entries(counts);
-  const most = Math.max(1, ...entries.map(([, n]) => n));
-  const row = canvas.height / Math.max(entries.length, 1);
-  ctx.font = "11px sans-serif";
-  ctx.textBaseline = "middle";
+  const total = entries.reduce((sum, [, n]) => sum + n, 0);
+  const row = 22;
+  const { ctx, width } = fit(canvas, Math.max(1, entries.length) * row + 4);
+  const left = 70;
+  const right = 48;
   entries.forEach(([label, n], i) => {
-    const y = i * row;
+    const y = i * row + 2;
+    const share = total ? n / total : 0;
     ctx.fillStyle = colour(label);
-    ctx.fillRect(70, y + 2, ((canvas.width - 110) * n) / most, row - 4);
+    ctx.fillRect(left, y + 3, Math.max(2, (width - left - right) * share), row - 6);
     ctx.fillStyle = ink(canvas);
     ctx.fillText(label, 2, y + row / 2);
-    ctx.fillText(String(n), canvas.width - 36, y + row / 2);
+    ctx.fillText(`${Math.round(100 * share)} %`, width - right + 6, y + row / 2);
   });
+  if (!entries.length) {
+    ctx.fillStyle = ink(canvas);
+    ctx.fillText("no faces in the last minute", 2, row / 2 + 2);
+  }
   countDraw(canvas);
 }
 
+// One strip per person over the last 60 s, coloured by emotion second by
+// second, with the person's current emotion and confidence above it.
 function drawTimeline(tracks) {
   const now = Date.now() / 1000;
   for (const face of tracks) {
     if (!history.has(face.track)) history.set(face.track, []);
-    history.get(face.track).push({ t: now, label: face.label });
+    history.get(face.track).push({ t: now, label: face.label, confidence: face.confidence });
   }
   for (const [id, points] of history) {
     while (points.length && now - points[0].t > HISTORY_S) points.shift();
@@ -66,27 +89,32 @@ function drawTimeline(tracks) {
   }
   const canvas = document.getElementById("timeline");
   const rows = [...history.keys()].sort((a, b) => a - b);
-  const rowHeight = 16;
-  canvas.height = Math.max(40, rows.length * rowHeight + 4);
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.font = "11px sans-serif";
-  ctx.textBaseline = "middle";
-  const left = 40;
-  const width = canvas.width - left;
+  const rowHeight = 40;
+  const { ctx, width } = fit(canvas, Math.max(1, rows.length) * rowHeight + 16);
+  const present = new Set(tracks.map((face) => face.track));
   rows.forEach((id, i) => {
-    const y = i * rowHeight + 2;
+    const y = i * rowHeight;
+    const points = history.get(id);
+    const last = points[points.length - 1];
     ctx.fillStyle = ink(canvas);
-    ctx.fillText(`#${id}`, 2, y + rowHeight / 2);
-    for (const point of history.get(id)) {
-      const x = left + width * (1 - (now - point.t) / HISTORY_S);
+    const nowText = present.has(id)
+      ? `${last.label} ${Math.round(100 * (last.confidence || 0))} %`
+      : `gone (last ${last.label})`;
+    ctx.fillText(`#${id}  ${nowText}`, 2, y + 9);
+    ctx.fillStyle = "#2e323a";
+    ctx.fillRect(0, y + 18, width, 16);
+    for (const point of points) {
+      const x = width * (1 - (now - point.t) / HISTORY_S);
       ctx.fillStyle = colour(point.label);
-      ctx.fillRect(x - width / HISTORY_S, y, width / HISTORY_S + 1, rowHeight - 3);
+      ctx.fillRect(x - width / HISTORY_S, y + 18, width / HISTORY_S + 1, 16);
     }
   });
-  if (!rows.length) {
-    ctx.fillStyle = ink(canvas);
-    ctx.fillText("no one in view in the last minute", left, 20);
+  ctx.fillStyle = ink(canvas);
+  const axis = rows.length * rowHeight + 8;
+  if (!rows.length) ctx.fillText("no one in view in the last minute", 2, 12);
+  else {
+    ctx.fillText("60 s ago", 2, axis);
+    ctx.fillText("now", width - 28, axis);
   }
   countDraw(canvas);
 }
@@ -98,16 +126,6 @@ function showStats(s) {
   text("faces", s.faces);
   text("frames", `${s.frames_processed} processed, ${s.frames_skipped} skipped`);
   text("viewers", s.viewers);
-  const body = document.querySelector("#labels tbody");
-  body.replaceChildren(
-    ...Object.entries(s.labels_last_minute).map(([label, count]) => {
-      const row = document.createElement("tr");
-      row.innerHTML = "<td></td><td></td>";
-      row.cells[0].textContent = label;
-      row.cells[1].textContent = count;
-      return row;
-    })
-  );
   drawLabelChart(s.labels_last_minute);
   drawTimeline(s.tracks || []);
   text("updated", "updated " + new Date().toLocaleTimeString());

@@ -11,6 +11,7 @@ not here: it needs a time axis, which photos lack (see `edge/tracking.py`).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -21,6 +22,7 @@ from edge.detectors import Detector, make_detector
 from edge.detectors.base import detect_on
 from edge.frames import Face, Frame, Result
 from edge.lifecycle import Lifecycle
+from edge.privacy import in_masks
 
 
 class FaceAnalyzer(Lifecycle):
@@ -33,19 +35,32 @@ class FaceAnalyzer(Lifecycle):
     description = "face analyzer"
 
     def __init__(
-        self, detector: Detector, classifier: EmotionClassifier, max_faces: int = 0
+        self,
+        detector: Detector,
+        classifier: EmotionClassifier,
+        max_faces: int = 0,
+        masks: Sequence[Sequence[float]] = (),
     ) -> None:
         super().__init__()
         self.detector = detector
         self.classifier = classifier
         self.max_faces = max_faces  # the largest n faces are classified; 0: all
+        self.masks = list(masks)  # [privacy] masks: faces centred there are not analysed
 
     @classmethod
-    def from_config(cls, detector: DetectorConfig, classifier: ClassifierConfig) -> Self:
+    def from_config(
+        cls,
+        detector: DetectorConfig,
+        classifier: ClassifierConfig,
+        masks: Sequence[Sequence[float]] = (),
+    ) -> Self:
         """The analyzer a run's `[detector]` and `[classifier]` sections describe
         (the classifier's model is loaded now: a bad file fails here, not later)."""
         return cls(
-            make_detector(detector), EmotionClassifier.from_config(classifier), detector.max_faces
+            make_detector(detector),
+            EmotionClassifier.from_config(classifier),
+            detector.max_faces,
+            masks,
         )
 
     @property
@@ -75,6 +90,9 @@ class FaceAnalyzer(Lifecycle):
         self._check_open()
         t0 = time.perf_counter()
         detections = detect_on(self.detector, image, detect_image)
+        if self.masks:
+            size = (image.shape[1], image.shape[0])
+            detections = [d for d in detections if not in_masks(d.box, self.masks, size)]
         if self.max_faces and len(detections) > self.max_faces:
             detections = sorted(detections, key=lambda d: -d.box[2] * d.box[3])[: self.max_faces]
         t1 = time.perf_counter()

@@ -49,6 +49,7 @@ RUN_OVERRIDES = {
     "model": "classifier.model",
     "threads": "classifier.num_threads",
     "display": "output.display",
+    "privacy": "privacy.faces",
     "fullscreen": "output.fullscreen",
     "record": "output.record",
     "events": "output.events",
@@ -169,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="replace existing --record/--events/--stats files",
+    )
+    run.add_argument(
+        "--privacy",
+        choices=("show", "blur", "hide"),
+        help="faces in every image that leaves (stream, recording, screen): show, blur, hide",
     )
     run.add_argument("--max-frames", type=int, help="stop after N frames")
     run.add_argument("--duration", type=float, help="stop after S seconds")
@@ -318,7 +324,12 @@ def cmd_image(args: argparse.Namespace) -> int:
     with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
         scores = Scores(analyzer.labels)
         done, failed = annotate_images(
-            args.paths, analyzer, args.out, args.overwrite, scores=scores
+            args.paths,
+            analyzer,
+            args.out,
+            args.overwrite,
+            scores=scores,
+            faces=config.privacy.faces,
         )
     log.info(
         "%d image(s) analysed, %d unreadable%s",

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
@@ -175,6 +175,38 @@ class RunLimits(_Section):
     duration: float = Field(0.0, ge=0, description="seconds; 0: no limit")
 
 
+FacePrivacy = Literal["show", "blur", "hide"]
+
+
+class PrivacyConfig(_Section):
+    faces: FacePrivacy = Field(
+        "show",
+        description="in every image that leaves the process (stream, recordings, uploads' "
+        "answers, screens): show, blur (pixelated) or hide faces; labels stay",
+    )
+    masks: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="[x, y, w, h] rectangles in frame fractions: faces centred there are "
+        "not analysed, and the area is black in every image",
+    )
+
+    @field_validator("masks")
+    @classmethod
+    def _inside_the_frame(cls, masks):
+        for mask in masks:
+            x, y, w, h = mask
+            if not (0 <= x < 1 and 0 <= y < 1 and w > 0 and h > 0) or x + w > 1 or y + h > 1:
+                raise ValueError(
+                    f"mask {list(mask)} is not inside the frame: [x, y, w, h] are fractions "
+                    "of the frame, 0 <= x, y and x + w, y + h <= 1"
+                )
+        return masks
+
+    @property
+    def active(self) -> bool:
+        return self.faces != "show" or bool(self.masks)
+
+
 class RunConfig(_Section):
     """Everything a run needs; `source_for_detector` makes `lores_width` concrete."""
 
@@ -185,6 +217,7 @@ class RunConfig(_Section):
     output: OutputConfig = OutputConfig()
     web: WebConfig = WebConfig()
     mqtt: MqttConfig = MqttConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     run: RunLimits = RunLimits()
 
 

@@ -121,7 +121,7 @@ class Pipeline:
         """The configured source; a missing camera is waited for when the config
         says so (as a service, by default). None: stopped while waiting."""
         cfg = self.config
-        drm_preview = wants_drm_preview(cfg.output.display)
+        drm_preview = wants_drm_preview(cfg.output.display, cfg.privacy.active)
         fullscreen = cfg.output.fullscreen is not False
         source_config = cfg.source.model_copy(update={"lores_width": lores_width(cfg)})
 
@@ -269,7 +269,10 @@ class Pipeline:
                     # the HUD shows the latency up to drawing; the final figure follows
                     result.latency_ms = (time.monotonic() - result.frame.t_capture) * 1e3
                     fps = self.stats.process_rate.rate()
-                    annotated = annotate(result.frame.image, result, fps)
+                    privacy = self.config.privacy
+                    annotated = annotate(
+                        result.frame.image, result, fps, privacy.faces, privacy.masks
+                    )
                     for sink in image_sinks:
                         self._write(sink, sinks, result, annotated)
                 result.stage_ms["render"] = (time.perf_counter() - t0) * 1e3
@@ -354,7 +357,7 @@ class Pipeline:
             # resources (a camera, an interpreter) under it can crash the process.
             stack.callback(lambda: "capture" in busy or source.close())
             analyzer = self.analyzer or FaceAnalyzer.from_config(
-                self._detector_config(source), cfg.classifier
+                self._detector_config(source), cfg.classifier, cfg.privacy.masks
             )
             analyzer.__enter__()
             stack.callback(lambda: "infer" in busy or analyzer.close())

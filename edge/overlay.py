@@ -5,10 +5,13 @@ Drawn on a copy for the outputs; the frame the stages saw is never changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from edge.frames import Result
+from edge.privacy import black_out, obscure
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -58,10 +61,20 @@ def draw_hud(image: np.ndarray, fps: float, latency_ms: float, faces: int) -> No
     _text_box(image, text, (6, 8 + round(24 * scale)), scale, (30, 30, 30))
 
 
-def annotate(image: np.ndarray, result: Result, fps: float | None = None) -> np.ndarray:
-    """An annotated copy of `image` (BGR; gray input becomes BGR)."""
+def annotate(
+    image: np.ndarray,
+    result: Result,
+    fps: float | None = None,
+    faces: str = "show",
+    masks: Sequence[Sequence[float]] = (),
+) -> np.ndarray:
+    """An annotated copy of `image` (BGR; gray input becomes BGR), with the
+    masks blacked out and the faces shown, blurred or hidden (edge.privacy)
+    before the boxes and labels are drawn."""
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    obscure(out, [face.box for face in result.faces], faces)
     draw_faces(out, result)
+    black_out(out, masks)  # last: nothing drawn shows through
     if fps is not None:
         draw_hud(out, fps, result.latency_ms, len(result.faces))
     return out

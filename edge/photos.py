@@ -32,10 +32,12 @@ def annotate_images(
     overwrite: bool = False,
     stream: TextIO = sys.stdout,
     scores: Scores | None = None,
+    faces: str = "show",
 ) -> tuple[int, int]:
     """One JSON line per image to `stream`; annotated copies into `out_dir`,
     in the same sub-folders as under the folder given. With `scores`, images
     in folders named after an emotion are scored (`edge/labelled_photos.py`).
+    `faces`: the copies' faces shown, blurred or hidden (`[privacy] faces`).
 
     Returns (images done, images that could not be read). An unreadable file
     is reported and skipped; the inputs are never written to.
@@ -75,10 +77,10 @@ def annotate_images(
                 raise SinkError(f"{target} is an input image: choose another --out folder")
             if target.exists() and not overwrite:
                 raise SinkError(f"{target} exists: choose another --out or pass --overwrite")
-            ok, data = cv2.imencode(target.suffix or ".jpg", annotate(image, result))
+            ok, data = cv2.imencode(target.suffix or ".jpg", annotate(image, result, faces=faces))
             if not ok:
                 target = target.with_suffix(".jpg")
-                ok, data = cv2.imencode(".jpg", annotate(image, result))
+                ok, data = cv2.imencode(".jpg", annotate(image, result, faces=faces))
             try:
                 data.tofile(target)
             except OSError as exc:

@@ -59,19 +59,26 @@ def console_screen() -> bool:
     return not display_available() and screen.drm_unavailable() is None
 
 
-def wants_drm_preview(display: str) -> bool:
+def wants_drm_preview(display: str, private: bool = False) -> bool:
     """Whether the Pi camera should start its DRM preview for this display choice.
 
     `display = "drm"` where DRM cannot work is refused here, before the camera
     starts, with the reason: otherwise picamera2's frame thread dies on the
-    first frame and the capture waits forever.
+    first frame and the capture waits forever. The preview shows the sensor's
+    picture as it is, so with `[privacy]` on (`private`) `auto` draws the
+    console itself instead, and `drm` is refused.
     """
+    if display == "drm" and private:
+        raise SinkError(
+            "--display drm shows the camera's picture straight from the sensor, faces "
+            "unblurred: with [privacy] use --display console (drawn blurred) or none"
+        )
     if display in ("drm", "console") and (reason := screen.drm_unavailable()):
         raise SinkError(
             f"--display {display}: {reason}; use --display window from the desktop "
             "session, or --display none and watch on the web page (--web PORT)"
         )
-    return display == "drm" or (display == "auto" and console_screen())
+    return display == "drm" or (display == "auto" and not private and console_screen())
 
 
 def resolve_display(display: str, source: Source | None = None, web: bool = False) -> str:

@@ -60,7 +60,8 @@ class WebSink(Sink):
             "detector": detector_description(config),
             "model": Path(config.classifier.model).name,
         }
-        self.hub = FrameHub(config.web.jpeg_quality, stats)
+        privacy = config.privacy
+        self.hub = FrameHub(config.web.jpeg_quality, stats, privacy.faces, privacy.masks)
         self.server = WebServer(config, self.hub, info)
 
     @classmethod

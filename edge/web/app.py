@@ -77,6 +77,7 @@ TOKEN = web.AppKey("token", str)
 MAX_UPLOAD = web.AppKey("max_upload", int)
 FRAMES = web.AppKey("frames", JpegBoard)
 CLOSING = web.AppKey("closing", asyncio.Event)
+FACES = web.AppKey("faces", str)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -244,7 +245,8 @@ async def analyze(request: web.Request) -> web.Response:
     image = result.frame.image
     mode = request.query.get("annotate", "")
     if mode in ("1", "true", "yes", "inline"):
-        _, jpeg = cv2.imencode(".jpg", annotate(image, result), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        shown = annotate(image, result, faces=request.app[FACES])
+        _, jpeg = cv2.imencode(".jpg", shown, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if mode != "inline":
             return web.Response(body=jpeg.tobytes(), content_type="image/jpeg")
     body = {
@@ -264,6 +266,7 @@ def make_app(
     info: dict,
     token: str = "",
     max_upload: int = 10_000_000,
+    faces: str = "show",
 ) -> web.Application:
     """The application; `info` names what is running (source, detector, model)."""
     app = web.Application(
@@ -271,6 +274,7 @@ def make_app(
     )
     app[HUB], app[ANALYZER], app[INFO], app[TOKEN] = hub, analyzer, info, token
     app[MAX_UPLOAD] = max_upload
+    app[FACES] = faces  # [privacy] faces: an annotated answer is an image that leaves too
     app[FRAMES] = JpegBoard()
     app[CLOSING] = asyncio.Event()
 

@@ -17,7 +17,7 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -32,8 +32,15 @@ POLL_S = 0.5  # the encoder's longest wait before it looks again
 class FrameHub:
     """Thread-safe hand-over between the pipeline and the web server."""
 
-    def __init__(self, jpeg_quality: int = 80, snapshot: Callable[[], dict] | None = None) -> None:
+    def __init__(
+        self,
+        jpeg_quality: int = 80,
+        snapshot: Callable[[], dict] | None = None,
+        faces: str = "show",
+        masks: Sequence[Sequence[float]] = (),
+    ) -> None:
         self.jpeg_quality = jpeg_quality
+        self.faces, self.masks = faces, list(masks)  # [privacy]: applied to every frame sent
         self.snapshot = snapshot or (lambda: {})
         self.on_jpeg: Callable[[int, bytes], None] | None = None
         self.encoded = 0
@@ -122,7 +129,8 @@ class FrameHub:
                 return
             if result is None:
                 continue
-            image = annotate(result.frame.image, result)  # boxes and labels, no HUD
+            # boxes and labels, no HUD; faces and masks as [privacy] says
+            image = annotate(result.frame.image, result, faces=self.faces, masks=self.masks)
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 continue

@@ -74,6 +74,7 @@ class WebServer(Lifecycle):
             self.info,
             token=web_config.token,
             max_upload=int(web_config.max_upload_mb * 1_000_000),
+            faces=self.config.privacy.faces,
         )
         board = app[FRAMES]
         loop = asyncio.get_running_loop()

@@ -1,0 +1,75 @@
+"""Faces made unrecognisable in every image that leaves the process, and
+parts of the view not to look at.
+
+`[privacy] faces = "blur"` reduces each face box (grown by a sixth on every
+side, so hair and jaw go too) to 8 samples across and smooths it back, so the
+picture keeps where a face is and the labels drawn on it, not who it is;
+`"hide"` fills it. `masks` are rectangles in frame fractions: a face whose
+centre falls in one is neither analysed nor reported (edge.analysis), and
+the rectangle is blacked out in every image (the stream, recordings, the
+screen). Analysis itself sees the camera's picture: events and MQTT carry
+labels, never pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+GROW = 1 / 6  # of the box's side, on each side
+BLOCKS = 8  # a blurred face is this many blocks across: a position, not a person
+HIDE_COLOUR = (48, 48, 48)
+
+Mask = Sequence[float]  # (x, y, w, h), fractions of the frame
+
+
+def mask_pixels(mask: Mask, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A mask as (x0, y0, x1, y1) pixels of a `size` (width, height) frame."""
+    width, height = size
+    x, y, w, h = mask
+    return (round(x * width), round(y * height), round((x + w) * width), round((y + h) * height))
+
+
+def in_masks(box: Sequence[int], masks: Sequence[Mask], size: tuple[int, int]) -> bool:
+    """Whether a face box's centre falls inside any mask."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    for mask in masks:
+        x0, y0, x1, y1 = mask_pixels(mask, size)
+        if x0 <= cx < x1 and y0 <= cy < y1:
+            return True
+    return False
+
+
+def black_out(image: np.ndarray, masks: Sequence[Mask]) -> None:
+    """Every mask painted black, in place."""
+    size = (image.shape[1], image.shape[0])
+    for mask in masks:
+        x0, y0, x1, y1 = mask_pixels(mask, size)
+        image[max(0, y0) : y1, max(0, x0) : x1] = 0
+
+
+def obscure(image: np.ndarray, boxes: Sequence[Sequence[int]], mode: str) -> None:
+    """Each face box, grown, pixelated ("blur") or filled ("hide"), in place."""
+    if mode == "show":
+        return
+    height, width = image.shape[:2]
+    for x, y, w, h in boxes:
+        grow_x, grow_y = round(w * GROW), round(h * GROW)
+        x0, y0 = max(0, x - grow_x), max(0, y - grow_y)
+        x1, y1 = min(width, x + w + grow_x), min(height, y + h + grow_y)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        region = image[y0:y1, x0:x1]
+        if mode == "hide":
+            region[:] = HIDE_COLOUR if region.ndim == 3 else HIDE_COLOUR[0]
+            continue
+        side = max(1, round(max(x1 - x0, y1 - y0) / BLOCKS))
+        small = cv2.resize(
+            region,
+            (max(1, (x1 - x0) // side), max(1, (y1 - y0) // side)),
+            interpolation=cv2.INTER_AREA,
+        )
+        # Smooth, not blocky: block edges would be new detail of their own.
+        region[:] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)

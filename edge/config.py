@@ -123,6 +123,12 @@ class OutputConfig(_Section):
         0.0, ge=0, description="start a new record/events/stats file past this size; 0: never"
     )
     keep_files: int = Field(10, ge=0, description="rotated files kept beside the current one")
+    keep_days: float = Field(
+        0.0,
+        ge=0,
+        description="delete events, stats and recordings older than this many days "
+        "(a new file each day); 0: keep them until size rotation does",
+    )
     min_free_mb: float = Field(
         200.0, ge=0, description="recording pauses below this much free space; 0: never"
     )

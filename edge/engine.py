@@ -32,6 +32,7 @@ from edge.analysis import FaceAnalyzer
 from edge.config import DetectorConfig, RunConfig, lores_width
 from edge.frames import Closed, Frame, LatestSlot, Result
 from edge.overlay import annotate
+from edge.pause import PauseSwitch, paused_picture
 from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
 from edge.sinks.base import describe_failure
 from edge.sinks.events import JsonLinesWriter, start_record
@@ -98,6 +99,7 @@ class Pipeline:
         self.active_sinks: list[Sink] = []  # set once every sink is open
         self.failed_outputs: list[str] = []  # outputs disabled by an error, with why
         self.run_id = ""
+        self.pause = PauseSwitch()  # the web page and MQTT can pause analysis
 
     def find_sink(self, name: str) -> Sink | None:
         """The running sink called `name` (None before they are open, or if off)."""
@@ -208,6 +210,12 @@ class Pipeline:
                         break
                     continue
                 stage_ms = {"capture": frame.capture_ms}
+                if self.pause.paused:  # nothing analysed, no picture of the scene leaves
+                    frame.image, frame.detect_image = paused_picture(frame.image), None
+                    stage_ms.update(detect=0.0, classify=0.0)
+                    if not self._hand_over(outbox, Result(frame, [], stage_ms)):
+                        return
+                    continue
                 faces = analyzer.analyze(frame.image, frame.detect_image, stage_ms)
                 t0 = time.perf_counter()
                 faces = tracker.track(faces, frame.image)
@@ -370,6 +378,7 @@ class Pipeline:
                     source=source,
                     stats=lambda: self.stats.snapshot(),
                     run=self.run_id,
+                    pause=self.pause,
                 )
                 sinks = make_sinks(context)
             for sink in sinks:
@@ -386,7 +395,11 @@ class Pipeline:
             if cfg.output.stats:
                 output = cfg.output
                 self._stats_writer = JsonLinesWriter(
-                    output.stats, output.overwrite, output.rotate_mb, output.keep_files
+                    output.stats,
+                    output.overwrite,
+                    output.rotate_mb,
+                    output.keep_files,
+                    output.keep_days,
                 )
                 stack.callback(self._close_stats)
                 self._stats_writer.header = start_record(self.run_id, source=source.description)

@@ -159,7 +159,7 @@ def test_events_state_and_discovery_follow_the_contract(mosquitto, tmp_path):
             t: json.loads(p) for t, p, _ in subscriber.messages if t.startswith("homeassistant/")
         }
         components = {t.split("/")[1] for t in configs}
-        assert components == {"sensor", "binary_sensor", "event"} and len(configs) == 4
+        assert components == {"sensor", "binary_sensor", "event", "switch"} and len(configs) == 5
         for config in configs.values():
             assert config["unique_id"].startswith(f"emotion-edge-{DEVICE}")
             assert config["availability_topic"] == f"{base}/availability"
@@ -437,3 +437,46 @@ def test_the_benchmark_drains_a_full_spool_through_a_real_broker(mosquitto, tmp_
 
     result = drain_rate(mosquitto.url, tmp_path)
     assert result["events"] == DRAIN_EVENTS and result["events_per_s"] > 0
+
+
+def test_the_pause_switch_stops_analysis_and_says_so_in_state(mosquitto, tmp_path):
+    """Home Assistant's switch: ON on the device's own `pause/set` topic pauses
+    analysis (state says so, no face is reported), OFF resumes it."""
+    subscriber = Subscriber(mosquitto)
+    configs: list[dict] = []
+    results: list = []
+    config = pipeline_config(
+        mosquitto,
+        tmp_path,
+        source={"name": "demo", "loop": True, "realtime": True},
+        run={"duration": 60},
+    )
+    pipeline = Pipeline(config, on_result=results.append)
+    runner = threading.Thread(target=pipeline.run)
+    runner.start()
+    try:
+        subscriber.wait_for(
+            lambda: any(b"faces" in m for m in subscriber.on(f"emotion-edge/{DEVICE}/state"))
+        )
+        topic = f"homeassistant/switch/{DEVICE}/pause/config"
+        subscriber.wait_for(lambda: subscriber.on(topic))
+        configs.append(json.loads(subscriber.on(topic)[-1]))
+        assert configs[0]["command_topic"] == f"emotion-edge/{DEVICE}/pause/set"
+        subscriber.client.publish(configs[0]["command_topic"], "ON", qos=1)
+        subscriber.wait_for(
+            lambda: json.loads(subscriber.on(f"emotion-edge/{DEVICE}/state")[-1])["paused"]
+        )
+        paused_at = len(results)
+        deadline = time.monotonic() + 30
+        while len(results) < paused_at + 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(results) >= paused_at + 20  # frames still flow: the watchdog is fed
+        assert all(not r.faces for r in results[paused_at + 2 :])  # nothing analysed
+        subscriber.client.publish(configs[0]["command_topic"], "OFF", qos=1)
+        subscriber.wait_for(
+            lambda: not json.loads(subscriber.on(f"emotion-edge/{DEVICE}/state")[-1])["paused"]
+        )
+    finally:
+        pipeline.stop()
+        runner.join(30)
+        subscriber.close()

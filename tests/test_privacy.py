@@ -3,6 +3,7 @@ masks neither analysed nor shown. "Unrecognisable" is measured: the detail
 (variance of the Laplacian) inside each face box against the source's."""
 
 import json
+import urllib.error
 import urllib.request
 
 import cv2
@@ -166,3 +167,31 @@ def test_bad_privacy_values_are_one_line(tmp_path):
     assert_one_line_error(run_cli("check-config", str(config)), "privacy.masks", "not inside")
     config.write_text('[privacy]\nfaces = "smudge"\n')
     assert_one_line_error(run_cli("check-config", str(config)), "privacy.faces")
+
+
+def test_pausing_from_the_page_stops_analysis_and_pictures(tmp_path):
+    from test_web import LivePipeline, read_parts, web_config
+
+    def post(url: str, body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    with LivePipeline(web_config()) as live:
+        assert live.stats()["paused"] is False
+        assert post(live.url + "api/pause", b'{"paused": "yes"}')[0] == 400
+        assert post(live.url + "api/pause", b'{"paused": true}') == (200, {"paused": True})
+        assert live.stats()["paused"] is True
+        processed = live.stats()["frames_processed"]
+        with live.get("stream.mjpg") as response:
+            parts = read_parts(response, 4)
+        frame = cv2.imdecode(np.frombuffer(parts[-1][1], np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert frame.std() < 30  # the dark "paused" card, not the scene
+        assert live.stats()["frames_processed"] > processed  # the pipeline runs on
+        assert live.stats()["faces"] == 0
+        assert post(live.url + "api/pause", b'{"paused": false}') == (200, {"paused": False})

@@ -14,6 +14,7 @@ from edge.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from edge.config import RunConfig
+    from edge.pause import PauseSwitch
     from edge.sources.base import Source
 
 
@@ -36,6 +37,8 @@ class SinkContext:
     stats: Callable[[], dict] = field(default=dict)
     run: str = ""
     """This run's id: output lines carry it, so appended runs stay apart."""
+    pause: PauseSwitch | None = None
+    """Pauses analysis (the web page's button, MQTT's switch); None: cannot."""
 
     @property
     def source_description(self) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge import __version__
 from edge.frames import Result
+from edge.retention import Retention, started
 from edge.sinks.base import Sink, SinkContext, SinkError, check_writable, describe_os_error
 from edge.sinks.rotation import rotate
 
@@ -57,15 +58,28 @@ class JsonLinesWriter:
     """
 
     def __init__(
-        self, target: str, overwrite: bool = False, max_mb: float = 0.0, keep: int = 10
+        self,
+        target: str,
+        overwrite: bool = False,
+        max_mb: float = 0.0,
+        keep: int = 10,
+        keep_days: float = 0.0,
     ) -> None:
         self.target = target
         self.max_bytes, self.keep = int(max_mb * 1e6), keep
         self.header: dict | None = None
+        self.retention: Retention | None = None
         if target == "-":
             self._handle = sys.stdout
             return
         path = Path(target)
+        if keep_days:
+            self.retention = Retention(path, keep_days, keep)
+            if path.exists() and not overwrite:
+                self.retention.began = started(path) or self.retention.began
+                if self.retention.needs_new_file():
+                    self.retention.start_new_file()
+            self.retention.prune()
         check_writable(path, overwrite=True)
         appending = path.exists() and not overwrite
         try:
@@ -93,11 +107,18 @@ class JsonLinesWriter:
         self._handle.flush()
         if self.max_bytes and self._handle.tell() >= self.max_bytes:
             self._rotate()
+        if self.retention is not None and self.retention.due():
+            if self.retention.needs_new_file():
+                self._rotate()
+            self.retention.prune()
 
     def _rotate(self) -> None:
         path = Path(self.target)
         self._handle.close()
-        rotate(path, self.keep)
+        if self.retention is not None:
+            self.retention.start_new_file()
+        else:
+            rotate(path, self.keep)
         self._handle = path.open("w")
         if self.header is not None:
             self.write(self.header)
@@ -124,11 +145,12 @@ class EventsSink(Sink):
         details: dict | None = None,
         max_mb: float = 0.0,
         keep: int = 10,
+        keep_days: float = 0.0,
     ) -> None:
         super().__init__()
         self.target, self.overwrite = target, overwrite
         self.run, self.details = run, details or {}
-        self.max_mb, self.keep = max_mb, keep
+        self.max_mb, self.keep, self.keep_days = max_mb, keep, keep_days
         self._writer: JsonLinesWriter | None = None
 
     @classmethod
@@ -143,6 +165,7 @@ class EventsSink(Sink):
             context.run_details(),
             output.rotate_mb,
             output.keep_files,
+            output.keep_days,
         )
 
     @property
@@ -150,7 +173,9 @@ class EventsSink(Sink):
         return f"events to {'stdout' if self.target == '-' else self.target}"
 
     def _open(self) -> None:
-        self._writer = JsonLinesWriter(self.target, self.overwrite, self.max_mb, self.keep)
+        self._writer = JsonLinesWriter(
+            self.target, self.overwrite, self.max_mb, self.keep, self.keep_days
+        )
         if self.run:
             self._writer.header = start_record(self.run, **self.details)
             self._writer.write(self._writer.header)

@@ -37,6 +37,7 @@ import numpy as np
 from edge import __version__
 from edge.broker import PASSWORD_ENV, parse_url
 from edge.frames import Face, Result
+from edge.pause import PauseSwitch
 from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.sinks.spool import Spool
 from edge.track_events import TrackEvent, TrackEvents
@@ -67,6 +68,7 @@ class Topics:
         self.availability = f"{base}/availability"
         self.state = f"{base}/state"
         self.events = f"{base}/events"
+        self.pause_set = f"{base}/pause/set"  # ON / OFF: pause or resume analysis
         self.discovery_prefix = discovery_prefix.strip("/")
         self.device = device
 
@@ -130,6 +132,15 @@ def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str
             ),
             "event_types": [*labels, "left"],
         },
+        topics.discovery("switch", "pause"): {
+            **common,
+            "name": "Pause analysis",
+            "unique_id": f"{uid}-pause",
+            "command_topic": topics.pause_set,
+            "state_topic": topics.state,
+            "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
+            "icon": "mdi:pause-circle-outline",
+        },
     }
 
 
@@ -153,9 +164,11 @@ class MqttSink(Sink):
         labels: list[str] | None = None,
         model: str = "",
         stats=None,
+        pause: PauseSwitch | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.pause = pause  # `<prefix>/<device>/pause/set` ON/OFF pauses analysis
         self.broker = parse_url(config.url)
         self.run = run or uuid.uuid4().hex[:12]
         self.labels = labels or []
@@ -189,7 +202,7 @@ class MqttSink(Sink):
             labels = list(read_metadata(model.with_suffix(".json"))["labels"])
         except Exception:
             labels = []
-        return cls(config, context.run, labels, model.name, context.stats)
+        return cls(config, context.run, labels, model.name, context.stats, context.pause)
 
     @property
     def description(self) -> str:
@@ -312,6 +325,7 @@ class MqttSink(Sink):
             "labels": counts,
             "fps": round(float(snap.get("processed_fps", 0.0)), 2),
             "latency_ms_p95": round(float(snap.get("latency_ms", {}).get("p95", 0.0)), 2),
+            "paused": self.pause is not None and self.pause.paused,
         }
         self._state_key, self._state_at = key, now
         self._publish_state()
@@ -363,6 +377,8 @@ class MqttSink(Sink):
             self._warned.pop(key, None)
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         client.subscribe(self.topics.birth, qos=1)
+        if self.pause is not None:  # only this device's own topic: protect it with broker ACLs
+            client.subscribe(self.topics.pause_set, qos=1)
         self._announce()
         self.connected.set()
         log.info("MQTT: connected to %s:%d", self.broker.host, self.broker.port)
@@ -394,6 +410,11 @@ class MqttSink(Sink):
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == self.topics.birth and message.payload == b"online":
             self._announce()  # Home Assistant restarted: tell it again who we are
+        elif message.topic == self.topics.pause_set and self.pause is not None:
+            command = message.payload.strip().upper()
+            if command in (b"ON", b"OFF"):
+                self.pause.set(command == b"ON", "MQTT")
+                self._state_at = 0.0  # say so at the next frame
 
     def _announce(self) -> None:
         configs = discovery_configs(self.topics, self.labels, self.model)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge.frames import Result
+from edge.retention import Retention
 from edge.sinks.base import Sink, SinkContext, SinkError, check_writable
 from edge.sinks.rotation import free_mb, rotate
 from edge.sources import under_systemd
@@ -42,9 +43,11 @@ class VideoSink(Sink):
         max_mb: float = 0.0,
         keep: int = 10,
         min_free_mb: float = 0.0,
+        keep_days: float = 0.0,
     ) -> None:
         super().__init__()
         self.path = Path(path)
+        self.retention = Retention(self.path, keep_days, keep) if keep_days else None
         self.fps = fps
         self.overwrite = overwrite
         self.max_bytes, self.keep, self.min_free_mb = int(max_mb * 1e6), keep, min_free_mb
@@ -65,6 +68,7 @@ class VideoSink(Sink):
             output.rotate_mb,
             output.keep_files,
             output.min_free_mb,
+            output.keep_days,
         )
 
     @property
@@ -78,6 +82,8 @@ class VideoSink(Sink):
         if self.max_bytes and self.path.is_file() and not self.overwrite:
             rotate(self.path, self.keep)  # a restart: the last recording is kept, renamed
         check_writable(self.path, self.overwrite)
+        if self.retention is not None:
+            self.retention.prune()
         if suffix != ".mkv" and under_systemd():
             log.warning("%s: .mkv survives a power cut, %s does not", self.description, suffix)
 
@@ -92,6 +98,11 @@ class VideoSink(Sink):
         if self.max_bytes and self._file_size() >= self.max_bytes:
             self._finish()
             rotate(self.path, self.keep)
+        if self.retention is not None and self.retention.due():
+            if self.retention.needs_new_file():  # a day's recording: a new file
+                self._finish()
+                self.retention.start_new_file()
+            self.retention.prune()
 
     def _start(self, size: tuple[int, int]) -> None:
         """A new file; the size is known only from the first frame."""

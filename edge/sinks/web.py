@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.config import RunConfig
 from edge.frames import Result
+from edge.pause import PauseSwitch
 from edge.sinks.base import Sink, SinkContext
 
 
@@ -50,7 +51,13 @@ class WebSink(Sink):
 
     name = "web"
 
-    def __init__(self, config: RunConfig, stats: Callable[[], dict], source: str) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        stats: Callable[[], dict],
+        source: str,
+        pause: PauseSwitch | None = None,
+    ) -> None:
         super().__init__()
         from edge.web.hub import FrameHub
         from edge.web.server import WebServer
@@ -62,13 +69,13 @@ class WebSink(Sink):
         }
         privacy = config.privacy
         self.hub = FrameHub(config.web.jpeg_quality, stats, privacy.faces, privacy.masks)
-        self.server = WebServer(config, self.hub, info)
+        self.server = WebServer(config, self.hub, info, pause)
 
     @classmethod
     def from_config(cls, context: SinkContext) -> Self | None:
         if not context.config.web.listen:
             return None
-        return cls(context.config, context.stats, context.source_description)
+        return cls(context.config, context.stats, context.source_description, context.pause)
 
     @property
     def url(self) -> str:

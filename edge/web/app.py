@@ -29,6 +29,7 @@ import cv2
 from aiohttp import web
 
 from edge.overlay import annotate
+from edge.pause import PauseSwitch
 from edge.web.hub import FrameHub
 from edge.web.uploads import PhotoAnalyzer, UploadError
 
@@ -78,6 +79,7 @@ MAX_UPLOAD = web.AppKey("max_upload", int)
 FRAMES = web.AppKey("frames", JpegBoard)
 CLOSING = web.AppKey("closing", asyncio.Event)
 FACES = web.AppKey("faces", str)
+PAUSE = web.AppKey("pause", PauseSwitch)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -177,7 +179,22 @@ def stats_payload(app: web.Application) -> dict:
         "frames_processed": snap.get("frames_processed", 0),
         "frames_skipped": snap.get("frames_skipped", 0),
         "viewers": hub.viewers,
+        "paused": app[PAUSE].paused,
     }
+
+
+async def pause_analysis(request: web.Request) -> web.Response:
+    """`{"paused": true|false}`: pause or resume analysis (token-protected like
+    everything else); answers the new state."""
+    try:
+        body = await request.json()
+        paused = body["paused"]
+        if not isinstance(paused, bool):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return _error(400, 'send {"paused": true} or {"paused": false} as JSON')
+    request.app[PAUSE].set(paused, "the web page")
+    return web.json_response({"paused": request.app[PAUSE].paused})
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -267,6 +284,7 @@ def make_app(
     token: str = "",
     max_upload: int = 10_000_000,
     faces: str = "show",
+    pause: PauseSwitch | None = None,
 ) -> web.Application:
     """The application; `info` names what is running (source, detector, model)."""
     app = web.Application(
@@ -275,6 +293,7 @@ def make_app(
     app[HUB], app[ANALYZER], app[INFO], app[TOKEN] = hub, analyzer, info, token
     app[MAX_UPLOAD] = max_upload
     app[FACES] = faces  # [privacy] faces: an annotated answer is an image that leaves too
+    app[PAUSE] = pause or PauseSwitch()
     app[FRAMES] = JpegBoard()
     app[CLOSING] = asyncio.Event()
 
@@ -288,5 +307,6 @@ def make_app(
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/latest", latest)
     app.router.add_post("/api/analyze", analyze)
+    app.router.add_post("/api/pause", pause_analysis)
     app.router.add_static("/static/", STATIC)
     return app

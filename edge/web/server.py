@@ -16,6 +16,7 @@ from aiohttp import web
 
 from edge.config import RunConfig
 from edge.lifecycle import Lifecycle
+from edge.pause import PauseSwitch
 from edge.sinks.base import SinkError
 from edge.web.address import parse_listen
 from edge.web.app import FRAMES, make_app
@@ -32,8 +33,11 @@ class WebServer(Lifecycle):
 
     description = "web server"
 
-    def __init__(self, config: RunConfig, hub: FrameHub, info: dict) -> None:
+    def __init__(
+        self, config: RunConfig, hub: FrameHub, info: dict, pause: PauseSwitch | None = None
+    ) -> None:
         super().__init__()
+        self.pause = pause
         self.host, self.port = parse_listen(config.web.listen)  # checked by WebConfig
         self.config = config
         self.hub = hub
@@ -75,6 +79,7 @@ class WebServer(Lifecycle):
             token=web_config.token,
             max_upload=int(web_config.max_upload_mb * 1_000_000),
             faces=self.config.privacy.faces,
+            pause=self.pause,
         )
         board = app[FRAMES]
         loop = asyncio.get_running_loop()

@@ -126,9 +126,27 @@ function showStats(s) {
   text("faces", s.faces);
   text("frames", `${s.frames_processed} processed, ${s.frames_skipped} skipped`);
   text("viewers", s.viewers);
+  showPaused(s.paused);
   drawLabelChart(s.labels_last_minute);
   drawTimeline(s.tracks || []);
   text("updated", "updated " + new Date().toLocaleTimeString());
+}
+
+function showPaused(paused) {
+  const button = document.getElementById("pause");
+  button.setAttribute("aria-pressed", String(Boolean(paused)));
+  button.textContent = paused ? "Resume analysis" : "Pause analysis";
+}
+
+async function togglePause() {
+  const button = document.getElementById("pause");
+  const paused = button.getAttribute("aria-pressed") !== "true";
+  const response = await fetch(withToken("api/pause"), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ paused }),
+  });
+  if (response.ok) showPaused((await response.json()).paused);
 }
 
 function followStats() {
@@ -190,4 +208,5 @@ async function analyse(event) {
 
 document.getElementById("stream").src = withToken("stream.mjpg");
 document.getElementById("upload").addEventListener("submit", analyse);
+document.getElementById("pause").addEventListener("click", togglePause);
 followStats();

@@ -1,0 +1,85 @@
+"""`[output] keep_days`: events, stats and recordings older than that are
+deleted, whatever their size, so a camera keeps no more than it must.
+
+Each output file is started afresh once a day (the current file rotated to
+`name.1.ext`, as size rotation does), and every file of that output older
+than `keep_days` (rotated ones, recordings set aside while the disk was
+full) is deleted: at start and then hourly. The age of the current JSON-lines
+file is its first line's, the run's `start` record; of anything else, its
+last change. Wall-clock time (`clock`, which tests replace): a retention
+period is a calendar matter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+
+from edge.sinks.rotation import rotate
+
+log = logging.getLogger(__name__)
+
+clock = time.time
+DAY_S = 86400.0
+CHECK_S = 3600.0
+
+
+def started(path: Path) -> float | None:
+    """When a JSON-lines file of ours began: its first line's time (None if unknown)."""
+    try:
+        with path.open() as handle:
+            first = json.loads(handle.readline(65536))
+        return dt.datetime.fromisoformat(first["t"]).timestamp()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def older_files(path: Path, keep_days: float) -> list[Path]:
+    """The output's other files (`name.*.ext`) last changed before the cut-off."""
+    cutoff = clock() - keep_days * DAY_S
+    found = []
+    for other in path.parent.glob(f"{path.stem}.*{path.suffix}"):
+        try:
+            if other != path and other.is_file() and other.stat().st_mtime < cutoff:
+                found.append(other)
+        except OSError:
+            continue
+    return sorted(found)
+
+
+class Retention:
+    """Keeps one output within `keep_days`; `due()` says when to look again."""
+
+    def __init__(self, path: Path, keep_days: float, keep_files: int) -> None:
+        self.path, self.keep_days, self.keep_files = path, keep_days, keep_files
+        self.began = clock()
+        self._checked = -CHECK_S
+
+    def due(self) -> bool:
+        return bool(self.keep_days) and clock() - self._checked >= CHECK_S
+
+    def needs_new_file(self) -> bool:
+        """The current file is a day old: start another, so old lines can go."""
+        return bool(self.keep_days) and clock() - self.began >= DAY_S
+
+    def start_new_file(self) -> None:
+        rotate(self.path, max(self.keep_files, 1))
+        self.began = clock()
+
+    def prune(self) -> list[Path]:
+        """Delete what is past `keep_days`; returns what went."""
+        self._checked = clock()
+        gone = older_files(self.path, self.keep_days)
+        for old in gone:
+            old.unlink(missing_ok=True)
+        if gone:
+            log.info(
+                "%s: %d file(s) older than %g days deleted (keep_days)",
+                self.path,
+                len(gone),
+                self.keep_days,
+            )
+        return gone

@@ -223,9 +223,9 @@ TRIXIE = {
 }
 
 
-@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg not installed")
-def test_install_finds_trixies_renamed_glib_and_keeps_a_new_picamera2(tmp_path):
-    env = fake_dpkg_query(tmp_path, {**TRIXIE, "python3-picamera2": "0.3.31-1"})
+def dry_run_with_picamera2(tmp_path, version: str) -> subprocess.CompletedProcess:
+    """install.sh --dry-run on a Trixie whose dpkg reports python3-picamera2 `version`."""
+    env = fake_dpkg_query(tmp_path, {**TRIXIE, "python3-picamera2": version})
     proc = subprocess.run(
         ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path / "root")],
         capture_output=True,
@@ -234,21 +234,19 @@ def test_install_finds_trixies_renamed_glib_and_keeps_a_new_picamera2(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg not installed")
+def test_install_finds_trixies_renamed_glib_and_keeps_a_new_picamera2(tmp_path):
+    proc = dry_run_with_picamera2(tmp_path, "0.3.31-1")
     assert "apt-get" not in proc.stdout  # everything is there: no update, no install
     assert "picamera2" not in proc.stderr
 
 
 @pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg not installed")
 def test_install_upgrades_a_picamera2_older_than_the_floor(tmp_path):
-    env = fake_dpkg_query(tmp_path, {**TRIXIE, "python3-picamera2": "0.3.19-1"})
-    proc = subprocess.run(
-        ["bash", str(INSTALL), "--dry-run", "--root", str(tmp_path / "root")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = dry_run_with_picamera2(tmp_path, "0.3.19-1")
     assert "apt-get install -y --only-upgrade python3-picamera2" in proc.stdout
     # with --root nothing is upgraded, so the version stays, and it says so in one line
     lines = [line for line in proc.stderr.splitlines() if "python3-picamera2" in line]

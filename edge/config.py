@@ -152,9 +152,22 @@ class WebConfig(_Section):
 class MqttConfig(_Section):
     url: str = Field("", description="mqtt://host[:1883] or mqtts://host[:8883]; empty: off")
     device_id: str = Field("", description="this device in topics; empty: the hostname")
+    client_id: str = Field("", description="the MQTT client id; empty: emotion-edge-<device>")
     topic_prefix: str = "emotion-edge"
     discovery: bool = Field(True, description="announce the device to Home Assistant")
     discovery_prefix: str = "homeassistant"
+
+    @field_validator("device_id", "topic_prefix", "discovery_prefix")
+    @classmethod
+    def _topic_levels(cls, value: str, info) -> str:
+        """MQTT topic levels: no wildcards, no empty level (nothing would ever arrive)."""
+        if not value and info.field_name == "device_id":
+            return value
+        levels = value.strip("/").split("/")
+        if any(c in value for c in "+#\0") or not all(levels):
+            raise ValueError(f"{value!r} is not a usable MQTT topic: no '+', '#' or empty levels")
+        return value
+
     username: str = Field("", description="the password comes from EMOTION_EDGE_MQTT_PASSWORD")
     ca_file: str = Field("", description="mqtts: the CA that signed the broker's certificate")
     cert_file: str = Field("", description="mqtts: this device's client certificate")

@@ -4,6 +4,7 @@ discovery, nothing lost across a broker outage, the last will, a refused
 password; and the parts that need no broker: track events, the spool."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from conftest import ROOT, assert_one_line_error, run_cli
 from edge.config import RunConfig
 from edge.engine import Pipeline
 from edge.frames import Face
+from edge.sinks.mqtt import SEND_BATCH
 from edge.sinks.spool import Spool
 from edge.track_events import TrackEvents
 
@@ -480,3 +482,50 @@ def test_the_pause_switch_stops_analysis_and_says_so_in_state(mosquitto, tmp_pat
         pipeline.stop()
         runner.join(30)
         subscriber.close()
+
+
+def test_a_stalled_broker_costs_at_most_one_copy_of_what_was_in_flight(mosquitto, tmp_path):
+    """The broker frozen (SIGSTOP: a half-open link, as when Wi-Fi drops) for
+    longer than the keepalive, then resumed: no event lost, none more than
+    twice, the first copies in order."""
+    subscriber = Subscriber(mosquitto)
+    processed: list[float] = []
+
+    def stall(result):
+        processed.append(time.monotonic())
+        if len(processed) == 45:  # 3 s in: frozen for 12 s, keepalive 5 s
+            os.kill(mosquitto.process.pid, signal.SIGSTOP)
+            threading.Timer(12, os.kill, (mosquitto.process.pid, signal.SIGCONT)).start()
+
+    config = pipeline_config(
+        mosquitto,
+        tmp_path,
+        source={"name": "demo", "loop": True, "realtime": True},
+        run={"duration": 24},
+        keepalive=5,
+    )
+    try:
+        Pipeline(config, on_result=stall).run()
+        subscriber.wait_for(
+            lambda: subscriber.on(f"emotion-edge/{DEVICE}/availability")[-1:] == [b"offline"],
+            timeout=60,
+        )
+        seqs = [e["seq"] for e in subscriber.events()]
+        first_copies = list(dict.fromkeys(seqs))
+        assert first_copies == list(range(1, max(seqs) + 1)), "lost or out of order"
+        assert max(seqs.count(s) for s in set(seqs)) <= 2, "an event came three times or more"
+        assert len(seqs) - len(first_copies) <= SEND_BATCH, "more copies than were in flight"
+    finally:
+        os.kill(mosquitto.process.pid, signal.SIGCONT)
+        subscriber.close()
+
+
+def test_topics_with_wildcards_or_empty_levels_are_one_line(tmp_path):
+    config = tmp_path / "c.toml"
+    for key, value in (
+        ("topic_prefix", "a+b"),
+        ("device_id", "kitchen/#"),
+        ("topic_prefix", "a//b"),
+    ):
+        config.write_text(f'[mqtt]\n{key} = "{value}"\n')
+        assert_one_line_error(run_cli("check-config", str(config)), f"mqtt.{key}", "MQTT topic")

@@ -218,9 +218,12 @@ class MqttSink(Sink):
             self._spool = Spool(cfg.spool, int(cfg.buffer_mb * 1024 * 1024))
         except Exception as exc:
             raise SinkError(f"MQTT spool {cfg.spool}: {exc}: choose a writable path") from None
+        # One fixed id per device (as Frigate does): a restarted device takes
+        # over its old session, so the old connection's last will cannot land
+        # after the new run's `online` and leave it showing offline.
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"emotion-edge-{self.topics.device}-{self.run[:6]}",
+            client_id=cfg.client_id or f"emotion-edge-{self.topics.device}",
         )
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         if cfg.username:
@@ -338,7 +341,17 @@ class MqttSink(Sink):
     # -- the network's side ---------------------------------------------------------
 
     def _send_loop(self) -> None:
-        """Deliver spooled events in order, each acknowledged before it is forgotten."""
+        """Deliver spooled events in order, each acknowledged before it is forgotten.
+
+        A message handed to paho is never handed to it again while it is
+        pending: paho itself sends it again after a reconnect (with the DUP
+        flag), so a stalled broker costs at most the window in flight one
+        extra copy each. It leaves the spool when acknowledged; only a
+        restart of the program sends what was still unacknowledged again.
+        """
+        import paho.mqtt.client as mqtt
+
+        pending: dict[int, object] = {}  # spool id -> paho's MessageInfo, in order
         while not self._stop.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
@@ -346,24 +359,24 @@ class MqttSink(Sink):
                 batch = self._spool.peek(SEND_BATCH)
                 if not batch:
                     break
-                # A batch in flight at once (paho keeps it in order), then each
-                # acknowledgement: far faster than one round trip per event.
-                sent = [
-                    (mid, self._client.publish(topic, data, qos=1)) for mid, topic, data in batch
-                ]
-                done = []
-                for message_id, info in sent:
-                    try:
-                        info.wait_for_publish(5.0)
-                    except (RuntimeError, ValueError):
-                        break
-                    if not info.is_published():
-                        break
-                    done.append(message_id)
+                for message_id, topic, data in batch:
+                    if message_id in pending:
+                        continue
+                    info = self._client.publish(topic, data, qos=1)
+                    if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                        break  # paho did not take it: try again later
+                    pending[message_id] = info
+                first = next(iter(pending.values()), None)
+                if first is not None:
+                    with contextlib.suppress(RuntimeError, ValueError):
+                        first.wait_for_publish(1.0)
+                done = [mid for mid, info in pending.items() if info.is_published()]
+                for message_id in done:
+                    del pending[message_id]
                 self._spool.remove(done)
                 self.published += len(done)
-                if len(done) < len(batch):
-                    break  # the connection went: wait for the next one
+                if not done:
+                    break  # nothing acknowledged for a second: look again later
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -377,6 +390,7 @@ class MqttSink(Sink):
             self._warned.pop(key, None)
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         client.subscribe(self.topics.birth, qos=1)
+        client.subscribe(self.topics.availability, qos=1)  # our own, to correct a stale will
         if self.pause is not None:  # only this device's own topic: protect it with broker ACLs
             client.subscribe(self.topics.pause_set, qos=1)
         self._announce()
@@ -410,6 +424,10 @@ class MqttSink(Sink):
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == self.topics.birth and message.payload == b"online":
             self._announce()  # Home Assistant restarted: tell it again who we are
+        elif message.topic == self.topics.availability and message.payload == b"offline":
+            if self.connected.is_set() and not self._stop.is_set():
+                # an old connection's last will, landed after our `online`: we are here
+                client.publish(self.topics.availability, "online", qos=1, retain=True)
         elif message.topic == self.topics.pause_set and self.pause is not None:
             command = message.payload.strip().upper()
             if command in (b"ON", b"OFF"):

@@ -5,7 +5,9 @@ happens, not thirty frames a second. A track's label counts as changed only
 when the new (smoothed) label has held for `hold_s`, so a flicker between two
 close emotions is not an event; a track counts as gone only once it has been
 missing for `gone_s`, so a detector missing one frame does not make the
-person leave and come back.
+person leave and come back. A track is announced (`appeared`) only once it
+has lasted `hold_s` too, and only announced tracks `leave`: a detector's
+one-frame phantom never reaches an automation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class _Track:
     last_seen: float
     candidate: str | None = None
     candidate_since: float = 0.0
+    announced: bool = False
 
 
 @dataclass
@@ -49,10 +52,13 @@ class TrackEvents:
                 continue
             track = self._tracks.get(face.track)
             if track is None:
-                self._tracks[face.track] = _Track(face, face.label, now, now)
-                events.append(TrackEvent("appeared", face))
-                continue
+                track = self._tracks[face.track] = _Track(face, face.label, now, now)
             track.face, track.last_seen = face, now
+            if not track.announced:
+                if now - track.first_seen >= self.hold_s:  # it has lasted: a person
+                    track.announced, track.label, track.candidate = True, face.label, None
+                    events.append(TrackEvent("appeared", face))
+                continue
             if face.label == track.label:
                 track.candidate = None
             elif face.label != track.candidate:
@@ -63,8 +69,9 @@ class TrackEvents:
         for track_id, track in list(self._tracks.items()):
             if now - track.last_seen > self.gone_s:
                 del self._tracks[track_id]
-                duration = track.last_seen - track.first_seen
-                events.append(TrackEvent("left", track.face, round(duration, 3)))
+                if track.announced:  # a phantom that never appeared does not leave
+                    duration = track.last_seen - track.first_seen
+                    events.append(TrackEvent("left", track.face, round(duration, 3)))
         return events
 
     def close(self, now: float) -> list[TrackEvent]:
@@ -72,6 +79,7 @@ class TrackEvents:
         events = [
             TrackEvent("left", t.face, round(t.last_seen - t.first_seen, 3))
             for t in self._tracks.values()
+            if t.announced
         ]
         self._tracks.clear()
         return events

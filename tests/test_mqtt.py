@@ -101,15 +101,25 @@ def face(track: int, label: str) -> Face:
 
 def test_track_events_need_a_change_to_hold_and_a_face_to_stay_gone():
     events = TrackEvents(hold_s=1.0, gone_s=1.0)
-    assert [e.type for e in events.update([face(1, "happy")], 0.0)] == ["appeared"]
-    assert events.update([face(1, "sad")], 0.5) == []  # not held yet
-    assert events.update([face(1, "happy")], 0.7) == []  # a flicker, back again
-    assert events.update([face(1, "sad")], 1.0) == []
-    changed = events.update([face(1, "sad")], 2.1)
+    assert events.update([face(1, "happy")], 0.0) == []  # not yet a person: it must last
+    assert [e.type for e in events.update([face(1, "happy")], 1.0)] == ["appeared"]
+    assert events.update([face(1, "sad")], 1.5) == []  # not held yet
+    assert events.update([face(1, "happy")], 1.7) == []  # a flicker, back again
+    assert events.update([face(1, "sad")], 2.0) == []
+    changed = events.update([face(1, "sad")], 3.1)
     assert [(e.type, e.face.label) for e in changed] == [("changed", "sad")]
-    assert events.update([], 2.5) == []  # one missed frame is not leaving
-    left = events.update([], 3.2)
-    assert [(e.type, e.duration_s) for e in left] == [("left", 2.1)]
+    assert events.update([], 3.5) == []  # one missed frame is not leaving
+    left = events.update([], 4.2)
+    assert [(e.type, e.duration_s) for e in left] == [("left", 3.1)]
+
+
+def test_a_phantom_of_a_frame_or_two_never_appears_nor_leaves():
+    events = TrackEvents(hold_s=1.0, gone_s=1.0)
+    seen = events.update([face(7, "fear")], 0.0) + events.update([face(7, "fear")], 0.1)
+    seen += events.update([], 1.5) + events.update([], 3.0) + events.close(3.0)
+    assert seen == []
+    instant = TrackEvents(hold_s=0.0)  # hold_s = 0: every track announced at once
+    assert [e.type for e in instant.update([face(1, "happy")], 0.0)] == ["appeared"]
 
 
 def test_spool_keeps_order_across_reopening_and_drops_the_oldest_when_full(tmp_path):
@@ -302,7 +312,9 @@ def test_a_refused_password_warns_once_and_the_pipeline_goes_on(
     guarded_mosquitto, tmp_path, monkeypatch, caplog
 ):
     monkeypatch.setenv("EMOTION_EDGE_MQTT_PASSWORD", "wrong-password")
-    config = pipeline_config(guarded_mosquitto, tmp_path, username="pi", run={"max_frames": 240})
+    config = pipeline_config(
+        guarded_mosquitto, tmp_path, username="pi", run={"max_frames": 240}, hold_s=0.0
+    )
     summary = Pipeline(config).run()
     assert summary["frames_processed"] == 240
     refused = [r for r in caplog.records if "refused the connection" in r.getMessage()]
@@ -415,7 +427,10 @@ def test_tls_with_the_brokers_ca_delivers_and_a_wrong_ca_is_refused(tmp_path, ca
         listener.on_message = lambda c, u, m: got.append(m.topic)
         listener.connect("localhost", broker.port)
         listener.loop_start()
-        config = pipeline_config(broker, tmp_path, ca_file=str(ca), run={"max_frames": 120})
+        # hold_s 0: played as fast as it goes, the clip's faces last under 0.2 s
+        config = pipeline_config(
+            broker, tmp_path, ca_file=str(ca), run={"max_frames": 120}, hold_s=0.0
+        )
         Pipeline(config).run()
         deadline = time.monotonic() + 20
         while f"emotion-edge/{DEVICE}/events" not in got and time.monotonic() < deadline:
@@ -425,7 +440,7 @@ def test_tls_with_the_brokers_ca_delivers_and_a_wrong_ca_is_refused(tmp_path, ca
         # a CA that did not sign the broker's certificate: refused, said once, goes on
         other_ca, _, _ = make_certificates(tmp_path / "other-pki")
         config = pipeline_config(
-            broker, tmp_path / "2", ca_file=str(other_ca), run={"max_frames": 60}
+            broker, tmp_path / "2", ca_file=str(other_ca), run={"max_frames": 60}, hold_s=0.0
         )
         assert Pipeline(config).run()["frames_processed"] == 60
         untrusted = [r for r in caplog.records if "certificate is not trusted" in r.getMessage()]
@@ -529,3 +544,17 @@ def test_topics_with_wildcards_or_empty_levels_are_one_line(tmp_path):
     ):
         config.write_text(f'[mqtt]\n{key} = "{value}"\n')
         assert_one_line_error(run_cli("check-config", str(config)), f"mqtt.{key}", "MQTT topic")
+
+
+def test_two_pis_called_raspberrypi_are_two_devices(tmp_path, monkeypatch):
+    import edge.sinks.mqtt as sink
+
+    ids = []
+    for machine in ("3fa2c1d0e9b84a7c9d2e1f0a6b5c4d3e", "88aa01234567890abcdef0123456789a"):
+        (tmp_path / "machine-id").write_text(machine + "\n")
+        monkeypatch.setattr(sink, "MACHINE_ID", tmp_path / "machine-id")
+        ids.append(sink.default_device_id("raspberrypi"))
+    assert ids == ["raspberrypi-3fa2c1", "raspberrypi-88aa01"]
+    assert sink.default_device_id("kitchen-pi") == "kitchen-pi"  # a chosen name stays
+    monkeypatch.setattr(sink, "MACHINE_ID", tmp_path / "none")
+    assert sink.default_device_id("raspberrypi") == "raspberrypi"  # no machine id: as before

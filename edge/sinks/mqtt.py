@@ -58,6 +58,25 @@ def topic_safe(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "device"
 
 
+# Hostnames a fresh image gives every device alike: two Pis called
+# `raspberrypi` would be one device, with one set of entities.
+DEFAULT_HOSTNAMES = frozenset({"raspberrypi", "localhost", "debian", "ubuntu", "pi", "dietpi"})
+MACHINE_ID = Path("/etc/machine-id")
+
+
+def default_device_id(hostname: str | None = None) -> str:
+    """The hostname, with a short stable suffix from /etc/machine-id when the
+    hostname is one every fresh image has (raspberrypi-3fa2c1)."""
+    hostname = hostname or socket.gethostname()
+    if hostname.split(".")[0].lower() not in DEFAULT_HOSTNAMES:
+        return hostname
+    try:
+        suffix = MACHINE_ID.read_text().strip()[:6]
+    except OSError:
+        suffix = ""
+    return f"{hostname}-{suffix}" if suffix else hostname
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -174,7 +193,7 @@ class MqttSink(Sink):
         self.labels = labels or []
         self.model = model
         self.stats = stats or dict
-        device = topic_safe(config.device_id or socket.gethostname())
+        device = topic_safe(config.device_id or default_device_id())
         self.topics = Topics(config.topic_prefix, device, config.discovery_prefix)
         self.track_events = TrackEvents(hold_s=config.hold_s)
         self.seq = 0

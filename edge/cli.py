@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument(
         "--once", type=float, metavar="SECONDS", help="listen this long, print the table, exit"
     )
+    fleet.add_argument("--ca-file", default="", help="mqtts: the CA that signed the broker")
     return parser
 
 
@@ -455,13 +456,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from edge.broker import parse_url
-    from edge.monitor import monitor
+    from edge.monitor import MonitorError, monitor
 
     try:
         parse_url(args.url)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return monitor(args.url, args.prefix, args.username, args.once or 0.0)
+    if args.once is not None and args.once <= 0:
+        raise ConfigError(f"--once {args.once:g}: give a number of seconds above 0")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise ConfigError(f"--ca-file {args.ca_file} not found: give the CA's PEM file")
+    try:
+        return monitor(args.url, args.prefix, args.username, args.once or 0.0, ca_file=args.ca_file)
+    except MonitorError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
 
 
 COMMANDS = {

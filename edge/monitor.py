@@ -4,12 +4,16 @@ Every device under the topic prefix keeps its availability and state
 retained on the broker, so subscribing to `<prefix>/+/availability` and
 `<prefix>/+/state` gives the whole fleet at once, then each change as it
 happens. The table is redrawn every second: online, faces, emotion, FPS, and
-how long ago each device last said something.
+how long ago each device last said something, by the device's own clock (a
+retained message arrives at once, however old). An offline device shows no
+figures: the last ones it sent describe the past. A broker that cannot be
+reached or refuses the login is one line and exit 1, not an empty table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 import threading
@@ -18,6 +22,20 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from edge.broker import PASSWORD_ENV, parse_url
+
+CONNECT_S = 10.0  # how long to wait for the broker before saying it cannot be reached
+
+
+class MonitorError(RuntimeError):
+    """The broker cannot be reached or refused us; the message says what to check."""
+
+
+def age_s(state: dict, now_wall: float) -> float | None:
+    """Seconds since the device sent `state` (its own `t`), None if it does not say."""
+    try:
+        return max(0.0, now_wall - dt.datetime.fromisoformat(state["t"]).timestamp())
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass
@@ -52,12 +70,14 @@ class Fleet:
                 with contextlib.suppress(ValueError):  # not ours: keep the last good one
                     device.state = json.loads(payload)
 
-    def table(self, now: float) -> str:
+    def table(self, now: float, now_wall: float | None = None) -> str:
+        now_wall = time.time() if now_wall is None else now_wall
         rows = [("device", "online", "faces", "emotion", "fps", "last seen")]
         with self.lock:
             for name in sorted(self.devices):
                 device = self.devices[name]
-                state = device.state
+                state = device.state if device.online is not False else {}
+                age = age_s(device.state, now_wall)
                 rows.append(
                     (
                         name,
@@ -65,7 +85,7 @@ class Fleet:
                         str(state.get("faces", "-")),
                         str(state.get("emotion", "-")),
                         f"{state['fps']:.1f}" if "fps" in state else "-",
-                        f"{now - device.seen:.0f} s ago",
+                        f"{age:.0f} s ago" if age is not None else "-",
                     )
                 )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -81,6 +101,7 @@ def monitor(
     username: str = "",
     seconds: float = 0.0,
     out: TextIO = sys.stdout,
+    ca_file: str = "",
 ) -> int:
     """Show the fleet until interrupted, or for `seconds` and print the table once."""
     import os
@@ -93,12 +114,36 @@ def monitor(
     if username:
         client.username_pw_set(username, os.environ.get(PASSWORD_ENV) or None)
     if broker.tls:
-        client.tls_set()
-    client.on_connect = lambda c, *a: [c.subscribe(t, qos=1) for t in fleet.topics()]
+        client.tls_set(ca_certs=ca_file or None)
+    answered = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        else:
+            for topic in fleet.topics():
+                c.subscribe(topic, qos=1)
+        answered.set()
+
+    client.on_connect = on_connect
     client.on_message = lambda c, u, m: fleet.update(m.topic, m.payload, time.monotonic())
-    client.connect_async(broker.host, broker.port)
+    where = f"{broker.host}:{broker.port}"
+    try:
+        client.connect(broker.host, broker.port)
+    except (OSError, ValueError) as exc:
+        raise MonitorError(
+            f"MQTT broker {where} cannot be reached ({exc}): check the URL"
+        ) from None
     client.loop_start()
     try:
+        if not answered.wait(CONNECT_S):
+            raise MonitorError(f"MQTT broker {where} did not answer in {CONNECT_S:g} s")
+        if refused:
+            raise MonitorError(
+                f"MQTT broker {where} refused the connection ({refused[0]}): check "
+                f"--username and {PASSWORD_ENV}"
+            )
         if seconds:
             time.sleep(seconds)
             out.write(fleet.table(time.monotonic()))

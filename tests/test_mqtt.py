@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
+from benchmarks.mosquitto import free_tcp_port
 from edge.config import RunConfig
 from edge.engine import Pipeline
 from edge.frames import Face
@@ -345,10 +346,29 @@ def test_monitor_shows_every_device_from_the_retained_messages(mosquitto):
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line}
     assert rows["hall"][1:5] == ["yes", "2", "happy", "14.9"]
-    assert rows["shop-1"][1] == "NO"
+    assert rows["shop-1"][1:5] == ["NO", "-", "-", "-"]  # offline: no stale figures
+    # "last seen" by the device's own clock: its state is days old, not "1 s ago"
+    assert int(rows["hall"][5]) > 3600 and rows["hall"][6:] == ["s", "ago"]
     assert "2 device(s)" in proc.stdout
     bad = run_cli("monitor", "broker.local")
     assert_one_line_error(bad, "is not a broker address")
+    assert_one_line_error(run_cli("monitor", mosquitto.url, "--once", "-1"), "--once -1")
+
+
+def test_monitor_says_when_the_broker_is_unreachable_or_refuses(guarded_mosquitto):
+    nowhere = run_cli("monitor", f"mqtt://127.0.0.1:{free_tcp_port()}", "--once", "1")
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert "cannot be reached" in nowhere.stderr and "device(s)" not in nowhere.stdout
+    refused = run_cli(
+        "monitor",
+        guarded_mosquitto.url,
+        "--username",
+        "pi",
+        "--once",
+        "1",
+        env={**os.environ, "EMOTION_EDGE_MQTT_PASSWORD": "wrong"},
+    )
+    assert refused.returncode == 1 and "refused the connection" in refused.stderr
 
 
 def make_certificates(folder) -> tuple:

@@ -35,6 +35,8 @@ class TrackEvent:
     type: str
     face: Face
     duration_s: float | None = None  # for `left`: how long the person was in view
+    previous: str | None = None  # for `changed`: the label before (Frigate's before/after)
+    label: str | None = None  # the label announced, which `left` repeats
 
 
 @dataclass
@@ -57,27 +59,29 @@ class TrackEvents:
             if not track.announced:
                 if now - track.first_seen >= self.hold_s:  # it has lasted: a person
                     track.announced, track.label, track.candidate = True, face.label, None
-                    events.append(TrackEvent("appeared", face))
+                    events.append(TrackEvent("appeared", face, label=face.label))
                 continue
             if face.label == track.label:
                 track.candidate = None
             elif face.label != track.candidate:
                 track.candidate, track.candidate_since = face.label, now
             if track.candidate is not None and now - track.candidate_since >= self.hold_s:
-                track.label, track.candidate = track.candidate, None
-                events.append(TrackEvent("changed", face))
+                previous, track.label, track.candidate = track.label, track.candidate, None
+                events.append(TrackEvent("changed", face, previous=previous, label=track.label))
         for track_id, track in list(self._tracks.items()):
             if now - track.last_seen > self.gone_s:
                 del self._tracks[track_id]
                 if track.announced:  # a phantom that never appeared does not leave
                     duration = track.last_seen - track.first_seen
-                    events.append(TrackEvent("left", track.face, round(duration, 3)))
+                    events.append(
+                        TrackEvent("left", track.face, round(duration, 3), label=track.label)
+                    )
         return events
 
     def close(self, now: float) -> list[TrackEvent]:
         """`left` for every track still in view: the run is ending."""
         events = [
-            TrackEvent("left", t.face, round(t.last_seen - t.first_seen, 3))
+            TrackEvent("left", t.face, round(t.last_seen - t.first_seen, 3), label=t.label)
             for t in self._tracks.values()
             if t.announced
         ]

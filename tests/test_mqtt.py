@@ -578,3 +578,52 @@ def test_two_pis_called_raspberrypi_are_two_devices(tmp_path, monkeypatch):
     assert sink.default_device_id("kitchen-pi") == "kitchen-pi"  # a chosen name stays
     monkeypatch.setattr(sink, "MACHINE_ID", tmp_path / "none")
     assert sink.default_device_id("raspberrypi") == "raspberrypi"  # no machine id: as before
+
+
+def test_another_run_under_the_same_device_id_is_said_once(tmp_path, caplog):
+    import types
+
+    from edge.config import MqttConfig
+    from edge.sinks.mqtt import MqttSink
+
+    sink = MqttSink(
+        MqttConfig(url="mqtt://127.0.0.1:1", device_id="hall", spool=str(tmp_path / "s.sqlite")),
+        run="mine",
+    )
+
+    def message(run: str, retain: bool):
+        payload = json.dumps({"run": run}).encode()
+        return types.SimpleNamespace(topic=sink.topics.state, payload=payload, retain=retain)
+
+    sink._on_message(None, None, message("an-old-run", retain=True))  # our last run's, kept
+    sink._on_message(None, None, message("mine", retain=False))  # our own, echoed
+    assert "another emotion-edge" not in caplog.text
+    for _ in range(3):
+        sink._on_message(None, None, message("theirs", retain=False))
+    warnings = [r for r in caplog.records if "another emotion-edge (run theirs)" in r.getMessage()]
+    assert len(warnings) == 1 and "device_id" in warnings[0].getMessage()
+
+
+def test_a_stopped_device_leaves_an_empty_state_and_changes_say_what_was_before(
+    mosquitto, tmp_path
+):
+    subscriber = Subscriber(mosquitto)
+    config = pipeline_config(
+        mosquitto, tmp_path, source={"name": "demo", "realtime": True}, run={"duration": 8}
+    )
+    try:
+        Pipeline(config).run()
+        topic = f"emotion-edge/{DEVICE}/availability"
+        subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"offline"])
+        last = json.loads(subscriber.on(f"emotion-edge/{DEVICE}/state")[-1])
+        assert (last["faces"], last["emotion"], last["labels"]) == (0, "none", {})
+        events = subscriber.events()
+        for event in events:
+            if event["type"] == "changed":
+                assert event["previous"] != event["label"]
+        announced = {e["track"]: e["label"] for e in events if e["type"] != "left"}
+        for event in events:
+            if event["type"] == "left":  # the label last announced, not the last frame's
+                assert event["label"] == announced[event["track"]]
+    finally:
+        subscriber.close()

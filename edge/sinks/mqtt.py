@@ -62,6 +62,7 @@ def topic_safe(name: str) -> str:
 # `raspberrypi` would be one device, with one set of entities.
 DEFAULT_HOSTNAMES = frozenset({"raspberrypi", "localhost", "debian", "ubuntu", "pi", "dietpi"})
 MACHINE_ID = Path("/etc/machine-id")
+FER_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 
 def default_device_id(hostname: str | None = None) -> str:
@@ -150,6 +151,7 @@ def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str
                 "'track': value_json.track} | tojson }}"
             ),
             "event_types": [*labels, "left"],
+            "qos": 1,
         },
         topics.discovery("switch", "pause"): {
             **common,
@@ -220,7 +222,7 @@ class MqttSink(Sink):
         try:
             labels = list(read_metadata(model.with_suffix(".json"))["labels"])
         except Exception:
-            labels = []
+            labels = list(FER_LABELS)  # Home Assistant rejects event types it was not told
         return cls(config, context.run, labels, model.name, context.stats, context.pause)
 
     @property
@@ -285,6 +287,15 @@ class MqttSink(Sink):
     def _close(self) -> None:
         for event in self.track_events.close(time.monotonic()):
             self._queue_event(event)
+        if self._last_state is not None:  # no one is in view of a stopped device
+            self._last_state = {
+                **self._last_state,
+                "t": now_iso(),
+                "faces": 0,
+                "emotion": "none",
+                "labels": {},
+                "fps": 0.0,
+            }
         self._publish_state()
         deadline = time.monotonic() + FLUSH_S
         while self.connected.is_set() and len(self._spool) and time.monotonic() < deadline:
@@ -317,6 +328,10 @@ class MqttSink(Sink):
         self.seq += 1
         payload = {"run": self.run, "seq": self.seq, "t": now_iso(), "type": event.type}
         payload.update(face_fields(event.face))
+        if event.label is not None:  # what was announced: `left` repeats it
+            payload["label"] = event.label
+        if event.previous is not None:
+            payload["previous"] = event.previous
         if event.duration_s is not None:
             payload["duration_s"] = event.duration_s
         dropped = self._spool.put(self.topics.events, json.dumps(payload).encode())
@@ -348,6 +363,7 @@ class MqttSink(Sink):
             "fps": round(float(snap.get("processed_fps", 0.0)), 2),
             "latency_ms_p95": round(float(snap.get("latency_ms", {}).get("p95", 0.0)), 2),
             "paused": self.pause is not None and self.pause.paused,
+            "run": self.run,
         }
         self._state_key, self._state_at = key, now
         self._publish_state()
@@ -410,6 +426,7 @@ class MqttSink(Sink):
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         client.subscribe(self.topics.birth, qos=1)
         client.subscribe(self.topics.availability, qos=1)  # our own, to correct a stale will
+        client.subscribe(self.topics.state, qos=1)  # another run under our id says so here
         if self.pause is not None:  # only this device's own topic: protect it with broker ACLs
             client.subscribe(self.topics.pause_set, qos=1)
         self._announce()
@@ -447,6 +464,15 @@ class MqttSink(Sink):
             if self.connected.is_set() and not self._stop.is_set():
                 # an old connection's last will, landed after our `online`: we are here
                 client.publish(self.topics.availability, "online", qos=1, retain=True)
+        elif message.topic == self.topics.state and not message.retain:
+            with contextlib.suppress(ValueError, AttributeError):
+                other = json.loads(message.payload).get("run")
+                if other and other != self.run:
+                    self._warn(
+                        "twin",
+                        f"another emotion-edge (run {other}) publishes as device "
+                        f"{self.topics.device}: give each device its own [mqtt] device_id",
+                    )
         elif message.topic == self.topics.pause_set and self.pause is not None:
             command = message.payload.strip().upper()
             if command in (b"ON", b"OFF"):

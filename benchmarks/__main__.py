@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
 from importlib import metadata
@@ -37,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from benchmarks import components, console, distance, flip, mqtt, runners, soak, viewers
-from benchmarks.provenance import provenance, refuse_dirty
+from benchmarks.provenance import git_commit, provenance, refuse_dirty
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -92,12 +91,6 @@ def machine_info() -> dict:
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
     return {
         "host": socket.gethostname(),
         "cpu": cpu,
@@ -106,7 +99,7 @@ def machine_info() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
-        "git_commit": commit,
+        "git_commit": git_commit(),
     }
 
 

@@ -36,6 +36,12 @@ def _git(*args: str) -> str | None:
 OUTPUTS = ("benchmarks/results", "docs/evaluation")
 
 
+def git_commit() -> str | None:
+    """The checked-out commit (None: not a git checkout)."""
+    commit = _git("rev-parse", "HEAD")
+    return commit.strip() if commit else None
+
+
 def tree_is_clean() -> bool | None:
     """No uncommitted change to a tracked file outside the results folders
     (None: not a git checkout)."""
@@ -59,14 +65,13 @@ def provenance(
     clip: Path | str | None = None, allow_dirty: bool = False, model: Path | str = MODEL
 ) -> dict:
     """The commit, whether the tree was clean, the model's and the clip's sha256."""
-    commit = _git("rev-parse", "HEAD")
 
     def named(path: Path) -> str:
         path = path.resolve()
         return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
     facts = {
-        "git_commit": commit.strip() if commit else None,
+        "git_commit": git_commit(),
         "git_clean": tree_is_clean(),
         "allow_dirty": allow_dirty,
         "model": named(Path(model)),

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.sinks.rotation import rotate
@@ -68,6 +69,16 @@ class Retention:
     def start_new_file(self) -> None:
         rotate(self.path, max(self.keep_files, 1))
         self.began = clock()
+
+    def check(self, finish_file: Callable[[], None]) -> None:
+        """Hourly: a day-old current file is finished by its writer
+        (`finish_file`, which closes it and starts it anew through
+        `start_new_file`), and what is past `keep_days` deleted."""
+        if not self.due():
+            return
+        if self.needs_new_file():
+            finish_file()
+        self.prune()
 
     def prune(self) -> list[Path]:
         """Delete what is past `keep_days`; returns what went."""

@@ -15,13 +15,13 @@ import hashlib
 import json
 import logging
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import git_commit, tree_is_clean
 from edge.preprocess import DEFAULT_LIFT, DEFAULT_MARGIN
 from host_training.averaging import AVERAGED_FILE
 from host_training.config import ConfigError, parse_config
@@ -93,16 +93,6 @@ def keras_predict(model, faces: np.ndarray, batch: int = 256) -> np.ndarray:
     return model.predict(faces[..., None].astype(np.float32), batch_size=batch, verbose=0)
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def build_metadata(
     *,
     model,
@@ -165,7 +155,7 @@ def build_metadata(
             "keras": keras.__version__,
             "numpy": np.__version__,
         },
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
@@ -257,7 +247,6 @@ def main(argv: list[str] | None = None) -> int:
         if crowd is not None:
             int8_metrics["ferplus"] = crowd_metrics(int8_probs, crowd)
     metadata["metrics"]["validation"]["int8"] = int8_metrics
-    from benchmarks.provenance import tree_is_clean
 
     metadata["provenance"] = {
         "tflite_sha256": hashlib.sha256(tflite).hexdigest(),

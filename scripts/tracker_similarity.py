@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.__main__ import RESULTS_DIR, stamped  # noqa: E402
+from benchmarks.__main__ import RESULTS_DIR, stamped, write_result  # noqa: E402
 from benchmarks.provenance import refuse_dirty  # noqa: E402
 from edge.analysis import FaceAnalyzer  # noqa: E402
 from edge.config import DEMO_CLIP, ClassifierConfig, DetectorConfig  # noqa: E402
@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     result = stamped(run(), allow_dirty=args.allow_dirty)
     out = RESULTS_DIR / args.name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tracker_similarity.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "tracker_similarity.md").write_text(table(result))
-    print(table(result))
-    return 0
+    return write_result(out, "tracker_similarity", result, table(result))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 masks neither analysed nor shown. "Unrecognisable" is measured: the detail
 (variance of the Laplacian) inside each face box against the source's."""
 
+import importlib.util
 import json
 import urllib.error
 import urllib.request
@@ -9,7 +10,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-from conftest import DEMO_CLIP, assert_one_line_error, demo_frame, run_cli
+from conftest import DEMO_CLIP, ROOT, assert_one_line_error, demo_frame, run_cli
 
 from edge.analysis import FaceAnalyzer
 from edge.config import ClassifierConfig, DetectorConfig, RunConfig
@@ -23,16 +24,14 @@ from edge.tracking import iou
 
 MAX_DETAIL = 0.1  # a blurred face keeps under a tenth of its detail
 
-
-def detail(image: np.ndarray, box) -> float:
-    """Detail at the scale that tells faces apart: the box's inner half (away
-    from drawn lines) at 32x32, where eyes and mouth remain and a video
-    codec's 8-pixel blocks do not, then the variance of its Laplacian."""
-    x, y, w, h = box
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    inner = gray[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4]
-    small = cv2.resize(inner, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float64)
-    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+# The measure scripts/privacy_detail.py reports: detail at the scale that tells
+# faces apart, where a video codec's 8-pixel blocks do not count.
+_spec = importlib.util.spec_from_file_location(
+    "privacy_detail", ROOT / "scripts" / "privacy_detail.py"
+)
+_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_script)
+detail = _script.detail
 
 
 @pytest.fixture(scope="module")

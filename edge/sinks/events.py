@@ -107,10 +107,8 @@ class JsonLinesWriter:
         self._handle.flush()
         if self.max_bytes and self._handle.tell() >= self.max_bytes:
             self._rotate()
-        if self.retention is not None and self.retention.due():
-            if self.retention.needs_new_file():
-                self._rotate()
-            self.retention.prune()
+        if self.retention is not None:
+            self.retention.check(self._rotate)
 
     def _rotate(self) -> None:
         path = Path(self.target)

@@ -98,11 +98,8 @@ class VideoSink(Sink):
         if self.max_bytes and self._file_size() >= self.max_bytes:
             self._finish()
             rotate(self.path, self.keep)
-        if self.retention is not None and self.retention.due():
-            if self.retention.needs_new_file():  # a day's recording: a new file
-                self._finish()
-                self.retention.start_new_file()
-            self.retention.prune()
+        if self.retention is not None:
+            self.retention.check(self._new_day)
 
     def _start(self, size: tuple[int, int]) -> None:
         """A new file; the size is known only from the first frame."""
@@ -150,6 +147,11 @@ class VideoSink(Sink):
         """Without rotation, a paused recording is kept under a timestamped name."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.path.rename(self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
+
+    def _new_day(self) -> None:
+        """A day's recording is done: the next frame starts a new file."""
+        self._finish()
+        self.retention.start_new_file()
 
     def _finish(self) -> None:
         if self._writer is not None:

@@ -71,7 +71,8 @@ class AnyCamera(Source):
 
     def _open(self) -> None:
         reasons = []
-        for candidate in camera_candidates():
+        candidates = camera_candidates()
+        for candidate in candidates:
             try:
                 source = self._make(candidate).open()
             except SourceError as exc:
@@ -82,7 +83,7 @@ class AnyCamera(Source):
             self.current = source
             return
         self.current = None
-        webcams = "" if any(c.isdigit() for c in camera_candidates()) else "; no USB webcam"
+        webcams = "" if any(c.isdigit() for c in candidates) else "; no USB webcam"
         raise SourceError("no camera found (" + "; ".join(reasons) + webcams + ")")
 
     def _read(self) -> Capture | None:

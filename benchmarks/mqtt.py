@@ -6,8 +6,11 @@ Against a real mosquitto on loopback (Debian's `mosquitto`), in one run:
   as it goes and paced like a camera: FPS and CPU;
 - how many events a second the sink delivers, each acknowledged (QoS 1),
   draining a spool of queued events;
-- a 10 s broker outage in a paced run: events made, and events delivered
-  afterwards (all of them, in order, is the promise).
+- a 10 s broker outage (stopped, restarted) and a 25 s stall (frozen with
+  SIGSTOP, longer than the 5 s keepalive: a half-open link, as when Wi-Fi
+  drops) in paced runs: events made, delivered, missing, duplicated (and the
+  most copies of one), and whether the first copies came in order. The
+  promise: none missing, none more than twice, first copies in order.
 
 Writes `mqtt.json` and `mqtt.md` into the results folder.
 """
@@ -26,6 +29,8 @@ from benchmarks.mosquitto import Mosquitto, available, free_tcp_port
 log = logging.getLogger("benchmarks.mqtt")
 DRAIN_EVENTS = 3000
 OUTAGE_S = 10.0
+STALL_S = 25.0
+STALL_KEEPALIVE_S = 5
 
 
 def _config(clip: str, mqtt: dict | None, realtime: bool, duration: float = 0.0, loop=False):
@@ -84,46 +89,77 @@ def drain_rate(url: str, folder: Path) -> dict:
     return {"events": sink.published, "seconds": round(elapsed, 2), "events_per_s": rate}
 
 
-def outage(clip: str, broker: Mosquitto, folder: Path, duration: float = 30.0) -> dict:
-    """A paced run with the broker down for OUTAGE_S in the middle."""
+def disruption(
+    clip: str, broker: Mosquitto, folder: Path, kind: str, duration: float = 30.0
+) -> dict:
+    """A paced run with the broker stopped (`outage`, OUTAGE_S) or frozen
+    (`stall`, STALL_S) in the middle; every copy a subscriber receives counted."""
+    import os
+    import signal
+
     import paho.mqtt.client as mqtt
 
     from edge.engine import Pipeline
 
     received: list[dict] = []
     listener = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id="bench-listener", clean_session=False
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-listener-{kind}", clean_session=False
     )
-    listener.on_connect = lambda c, *a: c.subscribe("emotion-edge/outage/events", qos=1)
+    topic = f"emotion-edge/{kind}/events"
+    listener.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
     listener.on_message = lambda c, u, m: received.append(json.loads(m.payload))
     listener.reconnect_delay_set(1, 1)
-    listener.connect("127.0.0.1", broker.port)
+    listener.connect("127.0.0.1", broker.port, keepalive=60)
     listener.loop_start()
-    mqtt_config = {"url": broker.url, "device_id": "outage", "spool": str(folder / "o.sqlite")}
+    mqtt_config = {
+        "url": broker.url,
+        "device_id": kind,
+        "spool": str(folder / f"{kind}.sqlite"),
+        "keepalive": STALL_KEEPALIVE_S,
+    }
+    if kind == "stall":
+        duration = max(duration, STALL_S + 20)
     pipeline = Pipeline(_config(clip, mqtt_config, True, duration, loop=True))
     sinks: list = []
     pipeline.on_result = lambda result: sinks or sinks.append(pipeline.find_sink("mqtt"))
 
-    def cut() -> None:
-        time.sleep(duration / 3)
-        broker.stop()
-        time.sleep(OUTAGE_S)
-        broker.start()
+    def disrupt() -> None:
+        time.sleep(duration / 3 if kind == "outage" else 5)
+        if kind == "outage":
+            broker.stop()
+            time.sleep(OUTAGE_S)
+            broker.start()
+        else:
+            os.kill(broker.process.pid, signal.SIGSTOP)
+            time.sleep(STALL_S)
+            os.kill(broker.process.pid, signal.SIGCONT)
 
-    threading.Thread(target=cut, daemon=True).start()
+    thread = threading.Thread(target=disrupt, daemon=True)
+    thread.start()
     summary = pipeline.run()
+    thread.join()
     made = sinks[0].seq
     deadline = time.monotonic() + 30
     while len({e["seq"] for e in received}) < made and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(1)  # late copies still count
     listener.loop_stop()
-    seqs = sorted({e["seq"] for e in received})
+    listener.disconnect()
+    seqs = [e["seq"] for e in received]
+    firsts = list(dict.fromkeys(seqs))  # each event's first copy, in arrival order
+    copies = {seq: seqs.count(seq) for seq in firsts}
     return {
+        "kind": kind,
         "duration_s": duration,
-        "outage_s": OUTAGE_S,
+        "disrupted_s": OUTAGE_S if kind == "outage" else STALL_S,
+        "keepalive_s": STALL_KEEPALIVE_S,
         "events_made": made,
-        "events_delivered": len(seqs),
-        "in_order_without_gaps": seqs == list(range(1, made + 1)),
+        "messages_received": len(seqs),
+        "events_delivered": len(firsts),
+        "missing": made - len(set(seqs) & set(range(1, made + 1))),
+        "duplicates": len(seqs) - len(firsts),
+        "most_copies": max(copies.values(), default=0),
+        "first_copies_in_order": firsts == sorted(firsts),
         "frames_processed": summary["frames_processed"],
     }
 
@@ -146,24 +182,36 @@ def run(clip: str, in_child) -> dict:
                     log.info("mqtt: %s: %s", name, costs[name])
             drain = drain_rate(broker.url, folder)
             log.info("mqtt: drain %s", drain)
-            cut = outage(clip, broker, folder)
-            log.info("mqtt: outage %s", cut)
+            cuts = {}
+            for kind in ("outage", "stall"):
+                cuts[kind] = disruption(clip, broker, folder, kind)
+                log.info("mqtt: %s %s", kind, cuts[kind])
         finally:
             broker.stop()
-    return {"pipeline": costs, "drain": drain, "outage": cut}
+    return {"pipeline": costs, "drain": drain, **cuts}
 
 
 def table(result: dict) -> str:
     lines = ["| run | FPS | CPU % |", "|---|---:|---:|"]
     for name, row in result["pipeline"].items():
         lines.append(f"| {name} | {row['fps']:.1f} | {row['cpu_percent']:.0f} |")
-    drain, cut = result["drain"], result["outage"]
+    drain = result["drain"]
     lines += [
         "",
         f"Delivered from the spool, each acknowledged (QoS 1): {drain['events_per_s']:.0f} "
         f"events/s ({drain['events']} in {drain['seconds']} s).",
-        f"A {cut['outage_s']:g} s broker outage in a {cut['duration_s']:g} s paced run: "
-        f"{cut['events_made']} events made, {cut['events_delivered']} delivered, "
-        f"{'in order without gaps' if cut['in_order_without_gaps'] else 'WITH GAPS'}.",
+        "",
+        "| broker | made | delivered | missing | duplicates | most copies | first in order |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
+    for kind, what in (("outage", "stopped"), ("stall", "frozen (SIGSTOP)")):
+        if kind not in result:  # results from before the stall was measured
+            continue
+        cut = result[kind]
+        lines.append(
+            f"| {what} {cut['disrupted_s']:g} s in a {cut['duration_s']:g} s paced run "
+            f"| {cut['events_made']} | {cut['events_delivered']} | {cut['missing']} "
+            f"| {cut['duplicates']} | {cut['most_copies']} "
+            f"| {'yes' if cut['first_copies_in_order'] else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from benchmarks.mosquitto import free_tcp_port
 from edge.config import RunConfig
 from edge.engine import Pipeline
 from edge.frames import Face
-from edge.sinks.mqtt import SEND_BATCH
+from edge.sinks.mqtt import FER_LABELS, SEND_BATCH
 from edge.sinks.spool import Spool
 from edge.track_events import TrackEvents
 
@@ -146,6 +146,15 @@ def test_a_bad_broker_address_is_one_line_and_exit_2():
     )
 
 
+def render(config: dict, payload: dict) -> str:
+    """A discovery config's value_template on a payload, rendered as Home
+    Assistant renders it: Jinja2 with the payload as `value_json`."""
+    import jinja2
+
+    template = jinja2.Environment().from_string(config["value_template"])
+    return template.render(value_json=payload, value=json.dumps(payload))
+
+
 # -- with a real broker -------------------------------------------------------
 
 
@@ -172,13 +181,38 @@ def test_events_state_and_discovery_follow_the_contract(mosquitto, tmp_path):
             t: json.loads(p) for t, p, _ in subscriber.messages if t.startswith("homeassistant/")
         }
         components = {t.split("/")[1] for t in configs}
-        assert components == {"sensor", "binary_sensor", "event", "switch"} and len(configs) == 5
+        assert components == {"sensor", "binary_sensor", "event", "switch"}
+        assert len(configs) == 7 + len(FER_LABELS)  # one face-count sensor per label
         for config in configs.values():
             assert config["unique_id"].startswith(f"emotion-edge-{DEVICE}")
             assert config["availability_topic"] == f"{base}/availability"
             assert config["state_topic"] in (f"{base}/state", f"{base}/events")
             assert config["device"]["identifiers"] == [f"emotion-edge-{DEVICE}"]
             assert config["device"]["sw_version"]
+            assert "configuration_url" not in config["device"]  # no web page here
+            assert config["origin"]["name"] == "emotion-edge" and config["origin"]["sw_version"]
+        assert len({c["unique_id"] for c in configs.values()}) == len(configs)
+        # Home Assistant's side: each template rendered (Jinja2, as HA does) on what was sent
+        by_object = {t.split("/")[3]: c for t, c in configs.items()}
+        emotion = by_object["emotion"]
+        assert emotion["device_class"] == "enum" and emotion["options"] == [*FER_LABELS, "none"]
+        assert emotion["json_attributes_topic"] == f"{base}/state"
+        for state in states:
+            assert render(emotion, state) in emotion["options"]
+            per_label = sum(int(render(by_object[f"faces_{label}"], state)) for label in FER_LABELS)
+            assert per_label == int(render(by_object["faces"], state)) == state["faces"]
+            assert float(render(by_object["fps"], state)) == state["fps"]
+            assert float(render(by_object["latency_p95"], state)) == state["latency_ms_p95"]
+        assert {by_object[o]["entity_category"] for o in ("fps", "latency_p95")} == {"diagnostic"}
+        event_entity = by_object["emotion_change"]
+        assert event_entity["qos"] == 1
+        for event in events:
+            fired = json.loads(render(event_entity, event))
+            assert fired["event_type"] in event_entity["event_types"]
+            assert {k: fired[k] for k in ("type", "confidence", "seq", "run", "t")} == {
+                k: event[k] for k in ("type", "confidence", "seq", "run", "t")
+            }
+            assert fired.get("previous") == event.get("previous")
     finally:
         subscriber.close()
 
@@ -261,6 +295,50 @@ def test_the_last_will_says_offline_when_the_process_dies(mosquitto, tmp_path):
         subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"offline"], timeout=20)
     finally:
         process.kill()
+        subscriber.close()
+
+
+def test_a_device_killed_and_restarted_within_2_s_ends_online(mosquitto, tmp_path):
+    """A crash-restart under the same device id: the old connection's last will
+    must not leave the device showing offline once the new run is up."""
+    subscriber = Subscriber(mosquitto)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[source]\nname = "demo"\nloop = true\nrealtime = true\n'
+        '[output]\ndisplay = "none"\n'
+        f'[mqtt]\nurl = "{mosquitto.url}"\ndevice_id = "{DEVICE}"\nkeepalive = 5\n'
+        f'spool = "{tmp_path / "spool.sqlite"}"\n'
+    )
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    topic = f"emotion-edge/{DEVICE}/availability"
+    first = start()
+    second = None
+    try:
+        subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"online"], timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        killed = time.monotonic()
+        second = start()  # within 2 s: as systemd's Restart= does
+        assert time.monotonic() - killed < 2
+        runs = lambda: {  # noqa: E731
+            json.loads(p)["run"] for p in subscriber.on(f"emotion-edge/{DEVICE}/state")
+        }
+        before = runs()
+        subscriber.wait_for(lambda: runs() - before, timeout=60)  # the new run publishes
+        time.sleep(5 * 1.5 + 3)  # past the old connection's keepalive: its will has come
+        assert second.poll() is None
+        assert subscriber.on(topic)[-1] == b"online", subscriber.on(topic)
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.kill()
+                process.wait(10)
         subscriber.close()
 
 
@@ -627,3 +705,20 @@ def test_a_stopped_device_leaves_an_empty_state_and_changes_say_what_was_before(
                 assert event["label"] == announced[event["track"]]
     finally:
         subscriber.close()
+
+
+def test_home_assistant_links_to_the_web_page_only_where_the_network_reaches_it(monkeypatch):
+    import socket
+
+    from edge.sinks.mqtt import Topics, discovery_configs
+    from edge.web.address import page_url
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "kitchen-pi")
+    assert page_url("") == page_url("8080") == page_url("127.0.0.1:8080") == ""
+    assert page_url("0.0.0.0:8080") == "http://kitchen-pi.local:8080/"
+    assert page_url("192.168.1.20:8080") == "http://192.168.1.20:8080/"
+    assert page_url("[fd00::2]:8080") == "http://[fd00::2]:8080/"
+    topics = Topics("emotion-edge", "kitchen-pi", "homeassistant")
+    url = page_url("0.0.0.0:8080")
+    for config in discovery_configs(topics, list(FER_LABELS), "m.tflite", url).values():
+        assert config["device"]["configuration_url"] == url  # never the token

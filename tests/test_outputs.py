@@ -13,6 +13,7 @@ from conftest import ROOT
 
 from edge.frames import Frame, Result
 from edge.sinks import rotation, video
+from edge.sinks.base import SinkError
 from edge.sinks.events import EventsSink, JsonLinesWriter
 from edge.sinks.rotation import numbered, rotate
 from edge.sinks.video import VideoSink
@@ -101,6 +102,21 @@ def test_recording_pauses_below_the_free_space_floor_and_resumes(tmp_path, monke
 
 def test_rotation_free_mb_reads_the_disk(tmp_path):
     assert 0 < rotation.free_mb(tmp_path / "x.mkv") < float("inf")
+
+
+@pytest.mark.parametrize("name", ["rec.mp4", "rec.MOV", "rec.m4v"])
+def test_a_service_refuses_a_recording_a_power_cut_would_lose(tmp_path, monkeypatch, name):
+    """An .mp4 cut by a power cut has no index and plays 0 frames: a service
+    (NOTIFY_SOCKET set) refuses it in one line naming .mkv, and touches nothing."""
+    path = tmp_path / name
+    path.write_bytes(b"an earlier recording")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    with pytest.raises(SinkError, match=r"as a service: .* record to rec\.mkv$") as refused:
+        VideoSink(path, fps=15, max_mb=1).open()
+    assert "\n" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # not rotated aside
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    VideoSink(tmp_path / "rec.mkv", fps=15).open().close()  # from a terminal: any format
 
 
 @pytest.mark.slow

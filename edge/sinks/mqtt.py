@@ -101,10 +101,17 @@ class Topics:
         return f"{self.discovery_prefix}/status"
 
 
-def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str, dict]:
+SUPPORT_URL = "https://github.com/emotion-edge/emotion-edge"
+
+
+def discovery_configs(
+    topics: Topics, labels: list[str], model: str, web_url: str = ""
+) -> dict[str, dict]:
     """Home Assistant MQTT discovery: topic -> retained config, one device with
-    a sensor for the emotion, one for the face count, a binary sensor for
-    "someone is there" and an event entity for emotion changes."""
+    the entities docs/mqtt.md lists: the emotion (an enum sensor whose
+    attributes are the whole state), the face count and one count per label,
+    "someone is there", an event entity for arrivals, changes and departures,
+    the pause switch, and FPS and p95 latency as diagnostics."""
     device = {
         "identifiers": [f"emotion-edge-{topics.device}"],
         "name": f"emotion-edge {topics.device}",
@@ -112,15 +119,22 @@ def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str
         "manufacturer": "emotion-edge",
         "sw_version": __version__,
     }
-    common = {"availability_topic": topics.availability, "device": device}
+    if web_url:  # "Visit" in Home Assistant's device page; never the token
+        device["configuration_url"] = web_url
+    origin = {"name": "emotion-edge", "sw_version": __version__, "support_url": SUPPORT_URL}
+    common = {"availability_topic": topics.availability, "device": device, "origin": origin}
     uid = f"emotion-edge-{topics.device}"
-    return {
+    configs = {
         topics.discovery("sensor", "emotion"): {
             **common,
             "name": "Emotion",
             "unique_id": f"{uid}-emotion",
             "state_topic": topics.state,
             "value_template": "{{ value_json.emotion }}",
+            "device_class": "enum",
+            "options": [*labels, "none"],
+            # every state field as an attribute: per-label counts and shares, fps, latency
+            "json_attributes_topic": topics.state,
             "icon": "mdi:emoticon-outline",
         },
         topics.discovery("sensor", "faces"): {
@@ -132,37 +146,75 @@ def discovery_configs(topics: Topics, labels: list[str], model: str) -> dict[str
             "state_class": "measurement",
             "icon": "mdi:account-group",
         },
-        topics.discovery("binary_sensor", "face_present"): {
-            **common,
-            "name": "Face present",
-            "unique_id": f"{uid}-face-present",
-            "state_topic": topics.state,
-            "value_template": "{{ 'ON' if value_json.faces > 0 else 'OFF' }}",
-            "device_class": "occupancy",
-        },
-        topics.discovery("event", "emotion_change"): {
-            **common,
-            "name": "Emotion change",
-            "unique_id": f"{uid}-emotion-change",
-            "state_topic": topics.events,
-            # appeared and changed carry the emotion; left says so
-            "value_template": (
-                "{{ {'event_type': ('left' if value_json.type == 'left' else value_json.label), "
-                "'track': value_json.track} | tojson }}"
-            ),
-            "event_types": [*labels, "left"],
-            "qos": 1,
-        },
-        topics.discovery("switch", "pause"): {
-            **common,
-            "name": "Pause analysis",
-            "unique_id": f"{uid}-pause",
-            "command_topic": topics.pause_set,
-            "state_topic": topics.state,
-            "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
-            "icon": "mdi:pause-circle-outline",
-        },
     }
+    for label in labels:
+        configs[topics.discovery("sensor", f"faces_{topic_safe(label)}")] = {
+            **common,
+            "name": f"Faces {label}",
+            "unique_id": f"{uid}-faces-{topic_safe(label)}",
+            "state_topic": topics.state,
+            "value_template": f"{{{{ value_json.labels.get('{label}', 0) }}}}",
+            "state_class": "measurement",
+            "icon": "mdi:account-multiple",
+        }
+    configs.update(
+        {
+            topics.discovery("binary_sensor", "face_present"): {
+                **common,
+                "name": "Face present",
+                "unique_id": f"{uid}-face-present",
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if value_json.faces > 0 else 'OFF' }}",
+                "device_class": "occupancy",
+            },
+            topics.discovery("event", "emotion_change"): {
+                **common,
+                "name": "Emotion change",
+                "unique_id": f"{uid}-emotion-change",
+                "state_topic": topics.events,
+                # appeared and changed carry the emotion; left says so. The
+                # event's other fields become its attributes.
+                "value_template": (
+                    "{{ dict(value_json, event_type=('left' if value_json.type == 'left' "
+                    "else value_json.label)) | tojson }}"
+                ),
+                "event_types": [*labels, "left"],
+                "qos": 1,
+            },
+            topics.discovery("switch", "pause"): {
+                **common,
+                "name": "Pause analysis",
+                "unique_id": f"{uid}-pause",
+                "command_topic": topics.pause_set,
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
+                "icon": "mdi:pause-circle-outline",
+            },
+            topics.discovery("sensor", "fps"): {
+                **common,
+                "name": "Frame rate",
+                "unique_id": f"{uid}-fps",
+                "state_topic": topics.state,
+                "value_template": "{{ value_json.fps }}",
+                "unit_of_measurement": "fps",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "icon": "mdi:speedometer",
+            },
+            topics.discovery("sensor", "latency_p95"): {
+                **common,
+                "name": "Latency p95",
+                "unique_id": f"{uid}-latency-p95",
+                "state_topic": topics.state,
+                "value_template": "{{ value_json.latency_ms_p95 }}",
+                "unit_of_measurement": "ms",
+                "device_class": "duration",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+            },
+        }
+    )
+    return configs
 
 
 def face_fields(face: Face) -> dict:
@@ -186,9 +238,11 @@ class MqttSink(Sink):
         model: str = "",
         stats=None,
         pause: PauseSwitch | None = None,
+        web_url: str = "",
     ) -> None:
         super().__init__()
         self.config = config
+        self.web_url = web_url  # the device's configuration_url in Home Assistant
         self.pause = pause  # `<prefix>/<device>/pause/set` ON/OFF pauses analysis
         self.broker = parse_url(config.url)
         self.run = run or uuid.uuid4().hex[:12]
@@ -223,7 +277,10 @@ class MqttSink(Sink):
             labels = list(read_metadata(model.with_suffix(".json"))["labels"])
         except Exception:
             labels = list(FER_LABELS)  # Home Assistant rejects event types it was not told
-        return cls(config, context.run, labels, model.name, context.stats, context.pause)
+        from edge.web.address import page_url
+
+        web_url = page_url(context.config.web.listen)
+        return cls(config, context.run, labels, model.name, context.stats, context.pause, web_url)
 
     @property
     def description(self) -> str:
@@ -294,6 +351,7 @@ class MqttSink(Sink):
                 "faces": 0,
                 "emotion": "none",
                 "labels": {},
+                "shares": {},
                 "fps": 0.0,
             }
         self._publish_state()
@@ -360,6 +418,7 @@ class MqttSink(Sink):
             "faces": len(result.faces),
             "emotion": emotion,
             "labels": counts,
+            "shares": {label: round(n / len(result.faces), 3) for label, n in counts.items()},
             "fps": round(float(snap.get("processed_fps", 0.0)), 2),
             "latency_ms_p95": round(float(snap.get("latency_ms", {}).get("p95", 0.0)), 2),
             "paused": self.pause is not None and self.pause.paused,
@@ -480,7 +539,7 @@ class MqttSink(Sink):
                 self._state_at = 0.0  # say so at the next frame
 
     def _announce(self) -> None:
-        configs = discovery_configs(self.topics, self.labels, self.model)
+        configs = discovery_configs(self.topics, self.labels, self.model, self.web_url)
         for topic, config in configs.items():
             # With discovery off, an empty retained config removes what was announced.
             payload = json.dumps(config) if self.config.discovery else ""

@@ -8,6 +8,7 @@ check it without starting anything.
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -45,3 +46,19 @@ def check_web_config(listen: str, token: str) -> tuple[str, int]:
             "set a token with --web-token (or [web] token, or EMOTION_EDGE_WEB_TOKEN)"
         )
     return host, port
+
+
+def page_url(listen: str) -> str:
+    """The page's address as another machine on the network would open it
+    (Home Assistant's "Visit" link), without the token; "" where the page
+    is off or on loopback only, which no other machine can open."""
+    if not listen:
+        return ""
+    host, port = parse_listen(listen)
+    if is_loopback(host):
+        return ""
+    if host in ("0.0.0.0", "::"):  # every interface: the name the LAN knows (mDNS)
+        host = f"{socket.gethostname()}.local"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"

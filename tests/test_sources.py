@@ -127,10 +127,26 @@ def test_only_uvc_webcams_stand_in_for_the_pi_camera(tmp_path, monkeypatch):
         },
     )
     monkeypatch.setattr(cameras, "SYS_VIDEO4LINUX", sys_v4l)
-    assert cameras.uvc_webcams() == [2]
+    assert cameras.webcams() == [2]
     assert cameras.camera_candidates() == ["picamera2", "2"]
     monkeypatch.setattr(cameras, "SYS_VIDEO4LINUX", tmp_path / "none")  # not Linux
     assert cameras.camera_candidates() == ["picamera2", "0"]
+
+
+def test_a_virtual_camera_is_a_camera_after_the_usb_ones(tmp_path, monkeypatch):
+    """v4l2loopback (OBS's virtual camera, an ffmpeg feed; the camera of
+    `make pi-vm-check`, where the default source ignored it) lives under
+    /sys/devices/virtual, with no driver link."""
+    from edge.sources import cameras
+
+    sys_v4l = fake_v4l(tmp_path, {"video0": ("unicam", "0"), "video5": ("uvcvideo", "0")})
+    for number in (8, 2):
+        node = tmp_path / "devices/virtual/video4linux" / f"video{number}"
+        node.mkdir(parents=True)
+        (node / "index").write_text("0\n")
+        (sys_v4l / f"video{number}").symlink_to(node)
+    monkeypatch.setattr(cameras, "SYS_VIDEO4LINUX", sys_v4l)
+    assert cameras.camera_candidates() == ["picamera2", "5", "2", "8"]
 
 
 def test_a_pi_with_no_webcam_never_opens_the_csi_node(tmp_path, monkeypatch):

@@ -4,10 +4,12 @@ again from the whole list each time the camera is lost.
 On a Pi, /dev/video0 is not a webcam but the CSI receiver (unicam, or rp1-cfe
 on a Pi 5), with the ISP's nodes after it: OpenCV can open such a node and
 then fail every read. So only UVC webcams (driver `uvcvideo` in sysfs, the
-capture node of each) are candidates, and a camera lost mid-run is looked
-for again among all candidates, the Pi camera first: a picamera2 that failed
-once at start (busy, a NumPy mismatch fixed by a restart of what held it)
-is not given up for good.
+capture node of each) and virtual cameras (v4l2loopback: OBS's virtual
+camera, a feed from ffmpeg or GStreamer; sysfs lists them under
+/sys/devices/virtual; `make pi-vm-check` uses one) are candidates, and a
+camera lost mid-run is looked for again among all candidates, the Pi camera
+first: a picamera2 that failed once at start (busy, a NumPy mismatch fixed
+by a restart of what held it) is not given up for good.
 """
 
 from __future__ import annotations
@@ -25,16 +27,20 @@ log = logging.getLogger(__name__)
 SYS_VIDEO4LINUX = Path("/sys/class/video4linux")
 
 
-def uvc_webcams(sys_v4l: Path | None = None) -> list[int] | None:
-    """The /dev/videoN numbers of UVC webcams' capture nodes, in order; None
-    where sysfs does not list V4L2 devices (not Linux): webcam 0 is then the
-    platform's first camera."""
+def webcams(sys_v4l: Path | None = None) -> list[int] | None:
+    """The /dev/videoN numbers of UVC webcams' capture nodes, then of virtual
+    cameras, each in order; None where sysfs does not list V4L2 devices (not
+    Linux): webcam 0 is then the platform's first camera."""
     sys_v4l = sys_v4l or SYS_VIDEO4LINUX
     if not sys_v4l.is_dir():
         return None
-    found = []
+    uvc, virtual = [], []
     for node in sys_v4l.glob("video*"):
         if not re.fullmatch(r"video\d+", node.name):
+            continue
+        number = int(node.name[5:])
+        if "virtual" in node.resolve().parts:  # /sys/devices/virtual/video4linux/videoN
+            virtual.append(number)
             continue
         driver = (node / "device" / "driver").resolve().name
         try:
@@ -43,14 +49,14 @@ def uvc_webcams(sys_v4l: Path | None = None) -> list[int] | None:
         except OSError:
             index = "0"
         if driver == "uvcvideo" and index == "0":
-            found.append(int(node.name[5:]))
-    return sorted(found)
+            uvc.append(number)
+    return sorted(uvc) + sorted(virtual)
 
 
 def camera_candidates() -> list[str]:
-    """What `camera` tries, in order: the Pi camera, then each UVC webcam."""
-    webcams = uvc_webcams()
-    return ["picamera2", *(str(n) for n in (webcams if webcams is not None else [0]))]
+    """What `camera` tries, in order: the Pi camera, each UVC webcam, each virtual camera."""
+    found = webcams()
+    return ["picamera2", *(str(n) for n in (found if found is not None else [0]))]
 
 
 class AnyCamera(Source):

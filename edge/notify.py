@@ -73,8 +73,10 @@ class ServiceNotifier:
     READY=1 after the first processed frame, or once the pipeline waits for
     its camera (it is up, and patient); WATCHDOG=1 every `interval` seconds if
     frames were processed or the camera-waiting loop ticked since the last
-    ping; STATUS= with the FPS and latency of each stats snapshot, or what is
-    waited for and since when; STOPPING=1 from `stop()`.
+    ping; STATUS= with the FPS and latency of each stats snapshot, or, while
+    the camera is waited for, what and since when (stats snapshots keep
+    coming then, and must not hide it from `systemctl status`: found by
+    `make pi-vm-check`); STOPPING=1 from `stop()`.
     """
 
     def __init__(self, notifier: Notifier | None = None, interval: float | None = None):
@@ -83,6 +85,7 @@ class ServiceNotifier:
         self.processed = 0
         self.waiting_ticks = 0
         self.ready = False
+        self.waiting = False  # the camera is waited for: the status says so
         self._pinged_at = (0, 0)
         self._status = ""
         self._stop = threading.Event()
@@ -99,9 +102,11 @@ class ServiceNotifier:
             self.ready = True
             self.notifier.send("READY=1\nSTATUS=first frame processed")
         self.processed += 1
+        self.waiting = False
 
     def on_waiting(self, status: str) -> None:
         """Called at least once a second while the pipeline waits for its camera."""
+        self.waiting = True
         if not self.ready:
             self.ready = True
             self.notifier.send(f"READY=1\nSTATUS={status}")
@@ -112,6 +117,9 @@ class ServiceNotifier:
         self.waiting_ticks += 1
 
     def on_stats(self, snapshot: dict) -> None:
+        if self.waiting:  # "waiting for webcam 0 since ..." stays until a frame comes
+            return
+        self._status = ""
         lat = snapshot["latency_ms"]
         self.notifier.send(
             f"STATUS={snapshot['processed_fps']:.1f} fps, latency p50 {lat['p50']:.0f} ms "

@@ -108,3 +108,40 @@ def test_ready_after_first_frame_and_watchdog_stops_when_frames_stall(systemd_so
 
 def test_abstract_socket_address():
     assert Notifier("@/org/freedesktop/systemd1/notify").address.startswith("\0")
+
+
+def test_the_status_says_the_camera_is_waited_for_until_a_frame_comes():
+    """Stats snapshots keep coming while the camera is gone: they must not
+    replace "waiting for ..." in `systemctl status` (found by make pi-vm-check,
+    where the status read "0.0 fps" through a 30 s unplug)."""
+
+    class Recorder:
+        enabled = True
+
+        def __init__(self):
+            self.sent: list[str] = []
+
+        def send(self, message: str) -> bool:
+            self.sent.append(message)
+            return True
+
+    recorder = Recorder()
+    service = ServiceNotifier(recorder, interval=0)
+    snapshot = {"processed_fps": 0.0, "latency_ms": {"p50": 1.0, "p95": 2.0}, "faces": 0}
+
+    def status() -> str:
+        return [m for m in recorder.sent if "STATUS=" in m][-1].split("STATUS=", 1)[1]
+
+    service.on_result(None)
+    service.on_stats({**snapshot, "processed_fps": 14.5})
+    assert status().startswith("14.5 fps")
+    service.on_waiting("waiting for webcam 0 since 10:00:00")
+    for _ in range(3):
+        service.on_stats(snapshot)
+        service.on_waiting("waiting for webcam 0 since 10:00:00")
+    assert status() == "waiting for webcam 0 since 10:00:00"
+    service.on_result(None)  # it is back
+    service.on_stats({**snapshot, "processed_fps": 15.0})
+    assert status().startswith("15.0 fps")
+    service.on_waiting("waiting for webcam 0 since 10:05:00")  # lost again
+    assert status() == "waiting for webcam 0 since 10:05:00"

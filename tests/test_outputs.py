@@ -145,3 +145,33 @@ def test_a_recording_killed_with_sigkill_is_still_playable(tmp_path):
         decoded += 1
     print(f"decoded {decoded} of about {processed} frames recorded before SIGKILL")
     assert decoded >= 0.5 * processed > 0
+
+
+def test_recordings_and_events_reach_the_disk_every_few_seconds(tmp_path, monkeypatch):
+    """Written data waits up to 30 s in the kernel's memory, and a power cut
+    loses it: recordings and events are fsynced every SYNC_EVERY_S instead."""
+    import os
+
+    from edge.sinks import base
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(base.os, "fsync", fsync)
+    clock = [100.0]
+    monkeypatch.setattr(base.time, "monotonic", lambda: clock[0])
+    frame = np.zeros((48, 64, 3), np.uint8)
+    result = Result(Frame(frame, 0, 0.0), [], 0.0)
+    with VideoSink(tmp_path / "rec.mkv", fps=15) as sink:
+        writer = JsonLinesWriter(str(tmp_path / "events.jsonl"))
+        for second in range(12):  # 12 s of frames and lines, 3 a second
+            for _ in range(3):
+                sink.write(result, frame)
+                writer.write({"type": "frame"})
+            clock[0] += 1.0
+        writer.close()
+    assert synced.count("rec.mkv") == synced.count("events.jsonl") == int(12 // base.SYNC_EVERY_S)

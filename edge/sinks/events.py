@@ -19,7 +19,14 @@ import numpy as np
 from edge import __version__
 from edge.frames import Result
 from edge.retention import Retention, started
-from edge.sinks.base import Sink, SinkContext, SinkError, check_writable, describe_os_error
+from edge.sinks.base import (
+    PeriodicSync,
+    Sink,
+    SinkContext,
+    SinkError,
+    check_writable,
+    describe_os_error,
+)
 from edge.sinks.rotation import rotate
 
 
@@ -69,6 +76,7 @@ class JsonLinesWriter:
         self.max_bytes, self.keep = int(max_mb * 1e6), keep
         self.header: dict | None = None
         self.retention: Retention | None = None
+        self._sync = PeriodicSync()  # a power cut costs seconds of lines, not 30
         if target == "-":
             self._handle = sys.stdout
             return
@@ -105,6 +113,8 @@ class JsonLinesWriter:
     def write(self, obj: dict) -> None:
         self._handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
         self._handle.flush()
+        if self._handle is not sys.stdout:
+            self._sync(self.target)
         if self.max_bytes and self._handle.tell() >= self.max_bytes:
             self._rotate()
         if self.retention is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge.frames import Result
 from edge.retention import Retention
-from edge.sinks.base import Sink, SinkContext, SinkError, check_writable
+from edge.sinks.base import PeriodicSync, Sink, SinkContext, SinkError, check_writable
 from edge.sinks.rotation import free_mb, rotate
 from edge.sources import under_systemd
 
@@ -59,6 +59,7 @@ class VideoSink(Sink):
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._space_checked = 0.0
+        self._sync = PeriodicSync()  # a power cut costs seconds, not the kernel's 30
 
     @classmethod
     def from_config(cls, context: SinkContext) -> Self | None:
@@ -102,6 +103,7 @@ class VideoSink(Sink):
         if annotated.shape[1::-1] != self._size:
             annotated = cv2.resize(annotated, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(annotated)
+        self._sync(self.path)
         if self.max_bytes and self._file_size() >= self.max_bytes:
             self._finish()
             rotate(self.path, self.keep)

@@ -168,7 +168,7 @@ def test_recordings_and_events_reach_the_disk_every_few_seconds(tmp_path, monkey
     result = Result(Frame(frame, 0, 0.0), [], 0.0)
     with VideoSink(tmp_path / "rec.mkv", fps=15) as sink:
         writer = JsonLinesWriter(str(tmp_path / "events.jsonl"))
-        for second in range(12):  # 12 s of frames and lines, 3 a second
+        for _second in range(12):  # 12 s of frames and lines, 3 a second
             for _ in range(3):
                 sink.write(result, frame)
                 writer.write({"type": "frame"})

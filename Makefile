@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check constraints clean
+.PHONY: run test lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check pi-vm-check constraints clean
 
 # The runtime versions a Raspberry Pi OS Bookworm install gets
 # (scripts/pin_constraints.py): the tests run against the set the Pi runs.
@@ -100,6 +100,14 @@ figure: $(VENV)/.edge-installed
 # Needs debootstrap, qemu-user-static and proot; the pre-release check.
 arm64-check:
 	scripts/arm64-check.sh
+
+# A Raspberry Pi in a box: Debian Bookworm booted in QEMU with systemd, a V4L2
+# camera and a screen; install.sh as a user runs it, then boot, sandbox, hang,
+# unplug, power cut and desktop (scripts/pi_vm_check.py). The release check of
+# the service; needs root the first time (debootstrap), and
+# apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client.
+pi-vm-check: $(VENV)/.edge-installed
+	$(BIN)/python scripts/pi_vm_check.py $(PI_VM_ARGS)
 
 # Re-resolve the Pi's tested dependency sets (constraints/pi-*.txt) from the
 # package index; then run `make test` and `make arm64-check` on the result.

@@ -196,6 +196,13 @@ def soak() -> str:
     )
 
 
+def pi_vm_check_summary() -> str:
+    from scripts.pi_vm_check import summary
+
+    path = RESULTS / "pi-vm-check.json"
+    return summary(load(path)) + "\n\n" + source(path)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "pipeline": pipeline,
     "accuracy": accuracy,
@@ -208,6 +215,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "console": _benchmark_table("benchmarks.console", "console"),
     "tracker": _benchmark_table("scripts.tracker_similarity", "tracker_similarity"),
     "soak": soak,
+    "pi-vm-check": _benchmark_table("scripts.pi_vm_check", "pi-vm-check"),
+    "pi-vm-check-summary": pi_vm_check_summary,
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

@@ -774,7 +774,7 @@ def summary(result: dict) -> str:
             runs.append(f"{name} {run_['minutes']:.0f} min ({verdict})")
     some = result.get("cached_run") or result.get("first_run")
     return (
-        f"Measured on a {some['host']} machine under {some['accel'].upper()}: "
+        f"Measured on a machine with {some['host']}, under {some['accel'].upper()}: "
         + ", ".join(runs)
         + "."
     )

@@ -272,21 +272,29 @@ def test_a_broker_outage_loses_no_event_and_slows_nothing(mosquitto, tmp_path):
         subscriber.close()
 
 
-def test_the_last_will_says_offline_when_the_process_dies(mosquitto, tmp_path):
-    subscriber = Subscriber(mosquitto)
+def device_process(broker, tmp_path):
+    """A factory of devices run as their own process (`emotion-edge run` on
+    the looped demo clip, keepalive 5 s), all under one device id."""
     config = tmp_path / "config.toml"
     config.write_text(
         '[source]\nname = "demo"\nloop = true\nrealtime = true\n'
         '[output]\ndisplay = "none"\n'
-        f'[mqtt]\nurl = "{mosquitto.url}"\ndevice_id = "{DEVICE}"\nkeepalive = 5\n'
+        f'[mqtt]\nurl = "{broker.url}"\ndevice_id = "{DEVICE}"\nkeepalive = 5\n'
         f'spool = "{tmp_path / "spool.sqlite"}"\n'
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    return start
+
+
+def test_the_last_will_says_offline_when_the_process_dies(mosquitto, tmp_path):
+    subscriber = Subscriber(mosquitto)
+    process = device_process(mosquitto, tmp_path)()
     try:
         topic = f"emotion-edge/{DEVICE}/availability"
         subscriber.wait_for(lambda: subscriber.on(topic)[-1:] == [b"online"], timeout=60)
@@ -302,20 +310,7 @@ def test_a_device_killed_and_restarted_within_2_s_ends_online(mosquitto, tmp_pat
     """A crash-restart under the same device id: the old connection's last will
     must not leave the device showing offline once the new run is up."""
     subscriber = Subscriber(mosquitto)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[source]\nname = "demo"\nloop = true\nrealtime = true\n'
-        '[output]\ndisplay = "none"\n'
-        f'[mqtt]\nurl = "{mosquitto.url}"\ndevice_id = "{DEVICE}"\nkeepalive = 5\n'
-        f'spool = "{tmp_path / "spool.sqlite"}"\n'
-    )
-
-    def start() -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(config)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
+    start = device_process(mosquitto, tmp_path)
     topic = f"emotion-edge/{DEVICE}/availability"
     first = start()
     second = None

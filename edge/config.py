@@ -176,6 +176,9 @@ class MqttConfig(_Section):
     hold_s: float = Field(1.0, ge=0, description="a new emotion must hold this long to count")
     buffer_mb: float = Field(20.0, gt=0, description="events kept on disk while offline")
     spool: str = Field("mqtt-spool.sqlite", description="where they are kept")
+    max_age_s: float = Field(
+        0.0, ge=0, description="events older than this are dropped unsent, counted; 0: keep all"
+    )
     keepalive: int = Field(
         30, ge=5, le=3600, description="seconds; the broker's last will waits 1.5x"
     )

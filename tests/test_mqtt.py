@@ -717,3 +717,37 @@ def test_home_assistant_links_to_the_web_page_only_where_the_network_reaches_it(
     url = page_url("0.0.0.0:8080")
     for config in discovery_configs(topics, list(FER_LABELS), "m.tflite", url).values():
         assert config["device"]["configuration_url"] == url  # never the token
+
+
+def test_events_older_than_max_age_are_dropped_unsent_and_counted(mosquitto, tmp_path, caplog):
+    """After a long outage an hour-old `appeared` must not fire an automation."""
+    import datetime as dt
+
+    from edge.config import MqttConfig
+    from edge.sinks.mqtt import MqttSink
+
+    spool_path = tmp_path / "spool.sqlite"
+    spool = Spool(spool_path, 1 << 20)
+    now = dt.datetime.now(dt.UTC)
+    for seq, age_s in enumerate([3600, 3000, 5, 1], start=1):
+        made = (now - dt.timedelta(seconds=age_s)).isoformat(timespec="milliseconds")
+        event = {"run": "old", "seq": seq, "t": made, "type": "appeared"}
+        spool.put(f"emotion-edge/{DEVICE}/events", json.dumps(event).encode())
+    spool.close()
+    subscriber = Subscriber(mosquitto)
+    config = MqttConfig(
+        url=mosquitto.url, device_id=DEVICE, spool=str(spool_path), discovery=False,
+        max_age_s=600,
+    )  # fmt: skip
+    try:
+        with MqttSink(config) as sink:
+            deadline = time.monotonic() + 30
+            while sink.published + sink.expired < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        subscriber.wait_for(lambda: len(subscriber.events()) == 2)
+        assert [e["seq"] for e in subscriber.events()] == [3, 4]
+        assert (sink.published, sink.expired) == (2, 2)
+        lines = [r.getMessage() for r in caplog.records if "older than max_age_s" in r.getMessage()]
+        assert lines == ["MQTT: dropped 2 events older than max_age_s 600 s (2 so far)"]
+    finally:
+        subscriber.close()

@@ -42,6 +42,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -295,7 +296,7 @@ class Guest:
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "ConnectTimeout=5", "root@127.0.0.1"]  # fmt: skip
         if stdin is None:
-            cmd += ["bash", "-c", shlex_quote(f"set -euo pipefail; {script}")]
+            cmd += ["bash", "-c", shlex.quote(f"set -euo pipefail; {script}")]
         else:
             cmd += [script]
         try:
@@ -342,10 +343,6 @@ class Guest:
         return float(self.out("cut -d' ' -f1 /proc/uptime"))
 
 
-def shlex_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
 # --- what the check reads in the guest ----------------------------------------------
 
 
@@ -390,13 +387,12 @@ def frames_after(guest: Guest, since: float, new_run: bool = False) -> float | N
 
 def frames_since(guest: Guest, since: float) -> int:
     """Frames processed after `since`, counted from the newest run's snapshots."""
-    snaps = [s for s in snapshots(guest) if s["wall"] > since]
+    every = snapshots(guest)
+    snaps = [s for s in every if s["wall"] > since]
     if not snaps:
         return 0
     run = snaps[-1]["run"]
-    before = [
-        s["frames_processed"] for s in snapshots(guest) if s["run"] == run and s["wall"] <= since
-    ]
+    before = [s["frames_processed"] for s in every if s["run"] == run and s["wall"] <= since]
     return snaps[-1]["frames_processed"] - max(before, default=0)
 
 
@@ -588,7 +584,7 @@ def recorded_frames(guest: Guest, pattern: str) -> dict[str, int]:
         "print(json.dumps(counts))\n"
     )
     text = guest.out(
-        f"/opt/{SERVICE}/venv/bin/python -c {shlex_quote(script)} '{pattern}' 2>/dev/null",
+        f"/opt/{SERVICE}/venv/bin/python -c {shlex.quote(script)} '{pattern}' 2>/dev/null",
         timeout=300,
     )
     return json.loads(text.splitlines()[-1])

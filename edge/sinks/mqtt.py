@@ -41,6 +41,7 @@ from edge.pause import PauseSwitch
 from edge.sinks.base import Sink, SinkContext, SinkError
 from edge.sinks.spool import Spool
 from edge.track_events import TrackEvent, TrackEvents
+from edge.web.address import page_url
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
@@ -124,96 +125,72 @@ def discovery_configs(
     origin = {"name": "emotion-edge", "sw_version": __version__, "support_url": SUPPORT_URL}
     common = {"availability_topic": topics.availability, "device": device, "origin": origin}
     uid = f"emotion-edge-{topics.device}"
-    configs = {
-        topics.discovery("sensor", "emotion"): {
+
+    def from_state(component: str, object_id: str, name: str, template: str, **extra) -> tuple:
+        """An entity whose value is read from the retained state."""
+        config = {
             **common,
-            "name": "Emotion",
-            "unique_id": f"{uid}-emotion",
+            "name": name,
+            "unique_id": f"{uid}-{object_id.replace('_', '-')}",
             "state_topic": topics.state,
-            "value_template": "{{ value_json.emotion }}",
-            "device_class": "enum",
-            "options": [*labels, "none"],
+            "value_template": template,
+            **extra,
+        }
+        return topics.discovery(component, object_id), config
+
+    measured = {"state_class": "measurement"}
+    diagnostic = {**measured, "entity_category": "diagnostic"}
+    entities = [
+        from_state(
+            "sensor", "emotion", "Emotion", "{{ value_json.emotion }}",
+            device_class="enum", options=[*labels, "none"],
             # every state field as an attribute: per-label counts and shares, fps, latency
-            "json_attributes_topic": topics.state,
-            "icon": "mdi:emoticon-outline",
-        },
-        topics.discovery("sensor", "faces"): {
-            **common,
-            "name": "Faces",
-            "unique_id": f"{uid}-faces",
-            "state_topic": topics.state,
-            "value_template": "{{ value_json.faces }}",
-            "state_class": "measurement",
-            "icon": "mdi:account-group",
-        },
+            json_attributes_topic=topics.state, icon="mdi:emoticon-outline",
+        ),
+        from_state(
+            "sensor", "faces", "Faces", "{{ value_json.faces }}",
+            **measured, icon="mdi:account-group",
+        ),
+        *(
+            from_state(
+                "sensor", f"faces_{topic_safe(label)}", f"Faces {label}",
+                f"{{{{ value_json.labels.get('{label}', 0) }}}}",
+                **measured, icon="mdi:account-multiple",
+            )
+            for label in labels
+        ),
+        from_state(
+            "binary_sensor", "face_present", "Face present",
+            "{{ 'ON' if value_json.faces > 0 else 'OFF' }}", device_class="occupancy",
+        ),
+        from_state(
+            "switch", "pause", "Pause analysis", "{{ 'ON' if value_json.paused else 'OFF' }}",
+            command_topic=topics.pause_set, icon="mdi:pause-circle-outline",
+        ),
+        from_state(
+            "sensor", "fps", "Frame rate", "{{ value_json.fps }}",
+            **diagnostic, unit_of_measurement="fps", icon="mdi:speedometer",
+        ),
+        from_state(
+            "sensor", "latency_p95", "Latency p95", "{{ value_json.latency_ms_p95 }}",
+            **diagnostic, unit_of_measurement="ms", device_class="duration",
+        ),
+    ]  # fmt: skip
+    configs = dict(entities)
+    configs[topics.discovery("event", "emotion_change")] = {
+        **common,
+        "name": "Emotion change",
+        "unique_id": f"{uid}-emotion-change",
+        "state_topic": topics.events,
+        # appeared and changed carry the emotion; left says so. The event's
+        # other fields become its attributes.
+        "value_template": (
+            "{{ dict(value_json, event_type=('left' if value_json.type == 'left' "
+            "else value_json.label)) | tojson }}"
+        ),
+        "event_types": [*labels, "left"],
+        "qos": 1,
     }
-    for label in labels:
-        configs[topics.discovery("sensor", f"faces_{topic_safe(label)}")] = {
-            **common,
-            "name": f"Faces {label}",
-            "unique_id": f"{uid}-faces-{topic_safe(label)}",
-            "state_topic": topics.state,
-            "value_template": f"{{{{ value_json.labels.get('{label}', 0) }}}}",
-            "state_class": "measurement",
-            "icon": "mdi:account-multiple",
-        }
-    configs.update(
-        {
-            topics.discovery("binary_sensor", "face_present"): {
-                **common,
-                "name": "Face present",
-                "unique_id": f"{uid}-face-present",
-                "state_topic": topics.state,
-                "value_template": "{{ 'ON' if value_json.faces > 0 else 'OFF' }}",
-                "device_class": "occupancy",
-            },
-            topics.discovery("event", "emotion_change"): {
-                **common,
-                "name": "Emotion change",
-                "unique_id": f"{uid}-emotion-change",
-                "state_topic": topics.events,
-                # appeared and changed carry the emotion; left says so. The
-                # event's other fields become its attributes.
-                "value_template": (
-                    "{{ dict(value_json, event_type=('left' if value_json.type == 'left' "
-                    "else value_json.label)) | tojson }}"
-                ),
-                "event_types": [*labels, "left"],
-                "qos": 1,
-            },
-            topics.discovery("switch", "pause"): {
-                **common,
-                "name": "Pause analysis",
-                "unique_id": f"{uid}-pause",
-                "command_topic": topics.pause_set,
-                "state_topic": topics.state,
-                "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
-                "icon": "mdi:pause-circle-outline",
-            },
-            topics.discovery("sensor", "fps"): {
-                **common,
-                "name": "Frame rate",
-                "unique_id": f"{uid}-fps",
-                "state_topic": topics.state,
-                "value_template": "{{ value_json.fps }}",
-                "unit_of_measurement": "fps",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-                "icon": "mdi:speedometer",
-            },
-            topics.discovery("sensor", "latency_p95"): {
-                **common,
-                "name": "Latency p95",
-                "unique_id": f"{uid}-latency-p95",
-                "state_topic": topics.state,
-                "value_template": "{{ value_json.latency_ms_p95 }}",
-                "unit_of_measurement": "ms",
-                "device_class": "duration",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-            },
-        }
-    )
     return configs
 
 
@@ -278,8 +255,6 @@ class MqttSink(Sink):
             labels = list(read_metadata(model.with_suffix(".json"))["labels"])
         except Exception:
             labels = list(FER_LABELS)  # Home Assistant rejects event types it was not told
-        from edge.web.address import page_url
-
         web_url = page_url(context.config.web.listen)
         return cls(config, context.run, labels, model.name, context.stats, context.pause, web_url)
 

@@ -30,6 +30,10 @@ class DataConfig(_Strict):
     # e.g. "../shared/datasets/fer2013/ferplus-votes.csv"; "" = none. With
     # votes, faces voted mostly "unknown" or "not a face" leave the training set.
     votes: str = ""
+    # Faces of the train split held out of training for measuring and fitting
+    # the confidences (host_training/calibration.py), picked by a hash of their
+    # file name so evaluation finds the same ones; 0 = none.
+    calibration_fraction: float = Field(0.0, ge=0, lt=0.5)
 
 
 class ModelConfig(BaseModel):

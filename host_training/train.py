@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
+from host_training.calibration import in_calibration_split
 from host_training.config import Config, ConfigError, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
@@ -275,6 +276,15 @@ def run(config: Config, resume: bool) -> Path:
         len(splits["val"]),
         splits["train"].counts(),
     )
+    if config.data.calibration_fraction:
+        if splits["train"].files is None:
+            raise ConfigError(
+                "data.calibration_fraction needs image folders (the split is picked by "
+                "file name): unpack the data as folders, or set it to 0"
+            )
+        held = in_calibration_split(splits["train"].files, config.data.calibration_fraction)
+        log.info("calibration split: %d training faces held out", int(held.sum()))
+        splits["train"] = splits["train"].subset(~held)
     crowd = None
     if config.data.votes:
         votes = votes_for(splits["train"], read_votes(config.data.votes))

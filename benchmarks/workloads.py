@@ -67,3 +67,44 @@ def make_face_clip(path: Path, count: int, frames: int, fps: float = 15.0) -> Pa
         writer.write(cv2.warpAffine(base, shift, SCALING_SIZE, borderMode=cv2.BORDER_REPLICATE))
     writer.release()
     return path
+
+
+def portrait_photo() -> np.ndarray:
+    """Grace Hopper's portrait (matplotlib's sample photo, installed with
+    mediapipe): a real head with hair, shoulders and background."""
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    photo = cv2.imread(str(path))
+    if photo is None:
+        raise FileNotFoundError(f"{path}: matplotlib's sample photo is missing")
+    return photo
+
+
+def make_near_face_clip(
+    path: Path, frames: int = 450, size: tuple[int, int] = (640, 360), fps: float = 30.0
+) -> Path:
+    """One person filling the frame, as a webcam sees someone at a desk: the
+    portrait sways, turns and leans in and out, with the sensor's noise on
+    every frame. No far face anywhere: what the far search costs and invents
+    where there is nothing to find."""
+    photo = portrait_photo()
+    width, height = size
+    # wider than the frame at every sway, so no border is ever invented
+    scale = max((width + 120) / photo.shape[1], (height + 60) / photo.shape[0])
+    base = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    bh, bw = base.shape[:2]
+    rng = np.random.default_rng(7)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        t = i / fps
+        turn = cv2.getRotationMatrix2D(
+            (bw / 2, bh / 2), 4 * np.sin(t * 0.9), 1 + 0.06 * np.sin(t * 0.4)
+        )
+        turn[0, 2] += (width - bw) / 2 + 30 * np.sin(t * 0.7)
+        turn[1, 2] += -0.08 * bh + 10 * np.sin(t * 1.3)  # the hair just inside the top
+        frame = cv2.warpAffine(base, turn, size, borderMode=cv2.BORDER_REFLECT)
+        noise = rng.normal(0, 2.0, frame.shape)
+        writer.write(np.clip(frame + noise, 0, 255).astype(np.uint8))
+    writer.release()
+    return path

@@ -3,17 +3,18 @@
 BlazeFace scales the whole image to its input (128 px square for the short
 range model, 192 for full range), so a small face stays small whatever the
 image's resolution. `tiles` > 1 finds farther faces: the frame is cut into
-n x n overlapping tiles, each scaled up to the model's input; every
-`tile_every`-th frame looks at one tile in turn (all n² in n² x tile_every
-frames: 18 frames, 0.6 s at 30 fps, by default), and every frame looks around
-each far face found so far (a window four faces wide), so a face once found
-is followed on every frame. The cost is even: one more inference every
-`tile_every` frames and one per far face, never a frame that stops for all
-the tiles at once. Tiles use `tile_model` (full range: small faces in a
-tile); the whole frame and the windows around far faces, where a face fills a
-quarter of the view, keep `model` (short range, the cheaper), so close faces
-are found as before. `forget()` makes the next image
-look at every tile at once and follow nothing: for unrelated photos.
+n x n overlapping tiles, each scaled up to the model's input. Every
+`tile_every`-th frame may look at one tile: the next one in turn where the
+scene changed outside the near faces' heads and shoulders, or that was not
+searched for 5 s (`edge/detectors/far_search.py`), so a scene with only near
+faces pays for almost no tile pass. A tile's find is a candidate; it becomes
+a face when the search around it (a window four faces wide) finds it again on
+the next frames, and from then on that window follows it on every frame.
+Tiles use `tile_model` (full range: small faces in a tile); the whole frame
+and the windows around far faces, where a face fills a quarter of the view,
+keep `model` (short range, the cheaper), so close faces are found as before.
+`forget()` makes the next image look at every tile at once and follow
+nothing: for unrelated photos (their finds are confirmed on the same image).
 
 The model file ships in `models/` (current mediapipe releases no longer bundle
 it, and nothing may download at run time). The detector is closed
@@ -38,6 +39,7 @@ from edge.detectors.base import (
     same_face,
     tile_windows,
 )
+from edge.detectors.far_search import Candidates, MotionMap, TileSchedule, behind, head, touches
 from edge.frames import Detection
 
 if TYPE_CHECKING:
@@ -77,8 +79,10 @@ class MediaPipeDetector(Detector):
         self.tiles = tiles
         self.tile_model = Path(tile_model) if tile_model else self.model
         self.tile_every = max(1, tile_every)
-        self._next_tile = 0
         self._frame = 0
+        self._schedule: TileSchedule | None = None
+        self._motion = MotionMap()
+        self._candidates = Candidates()
         self._all_tiles = True  # the first image looks everywhere
         self._far: list[tuple] = []  # boxes only the tiles (or their windows) found
         self._detector = None
@@ -140,28 +144,8 @@ class MediaPipeDetector(Detector):
         whole = self._detect_window(self._detector, rgb, (0, 0, width, height))
         faces = whole
         if self.tiles > 1:
-            tiles = tile_windows(width, height, self.tiles)
-            if self._all_tiles:
-                windows, self._all_tiles = tiles, False
-            elif self._frame % self.tile_every == 0:
-                windows = [tiles[self._next_tile % len(tiles)]]
-                self._next_tile += 1
-            else:
-                windows = []
-            self._frame += 1
-            # A far face fills a quarter of its window: the short-range model,
-            # half the full range's cost, sees it there. Those boxes come before
-            # the tiles' in the merge, so a followed face keeps one kind of box
-            # (one model's) from frame to frame, and with it one track.
-            followed = []
-            for box in self._far:
-                followed += self._detect_window(self._detector, rgb, around(box, width, height))
-            found = []
-            for window in windows:
-                found += self._detect_window(self._tile_detector, rgb, window)
-            by_score = sorted(found, key=lambda d: -d.score)
-            faces = merge(whole + sorted(followed, key=lambda d: -d.score) + by_score)
-            # Followed between tile passes: small faces the whole-frame pass missed.
+            faces = merge(whole + self._far_faces(rgb, whole))
+            # Followed from now on: small faces the whole-frame pass missed.
             self._far = [
                 f.box
                 for f in faces
@@ -169,10 +153,74 @@ class MediaPipeDetector(Detector):
             ]
         return [face for face in faces if min(face.box[2], face.box[3]) >= self.min_face]
 
+    def _far_faces(self, rgb: np.ndarray, whole: list[Detection]) -> list[Detection]:
+        """Far faces on this frame: those followed, candidates found again, and
+        (looking everywhere) the tiles' finds confirmed at once
+        (edge/detectors/far_search.py says when a tile is searched)."""
+        height, width = rgb.shape[:2]
+        tiles = tile_windows(width, height, self.tiles)
+        if self._schedule is None or self._schedule.count != len(tiles):
+            self._schedule = TileSchedule(len(tiles))
+        self._motion.update(rgb)
+        heads = [head(f.box) for f in whole]
+        # A far face fills a quarter of its window: the short-range model,
+        # half the full range's cost, sees it there. Followed boxes come before
+        # the tiles' in the merge, so a followed face keeps one kind of box
+        # (one model's) from frame to frame, and with it one track.
+        followed = []
+        for box in self._far:
+            followed += self._detect_window(self._detector, rgb, around(box, width, height))
+        found_again = self._confirm(rgb, heads)
+        if self._all_tiles:
+            windows, self._all_tiles = tiles, False
+            self._schedule.searched_all(self._frame)
+        elif self._frame % self.tile_every == 0:
+            shadows = [behind(f.box, height) for f in whole]
+            index = self._schedule.pick(
+                self._frame, lambda i: self._motion.changed(tiles[i], shadows)
+            )
+            windows = [] if index is None else [tiles[index]]
+        else:
+            windows = []
+        self._frame += 1
+        known = whole + followed + found_again
+        for window in windows:
+            self._motion.searched(window)
+            new = [
+                f.box
+                for f in self._detect_window(self._tile_detector, rgb, window)
+                if not any(touches(f.box, h) for h in heads)
+                and not any(same_face(f.box, k.box) for k in known)
+            ]
+            self._candidates.add(new)
+        if len(windows) > 1:  # a photo, or a first frame: no next frame to wait for
+            found_again += self._confirm(rgb, heads)
+        by_score = sorted(found_again, key=lambda d: -d.score)
+        return sorted(followed, key=lambda d: -d.score) + by_score
+
+    def _confirm(self, rgb: np.ndarray, heads: list[tuple]) -> list[Detection]:
+        """The follow-up search around each candidate; those found again are faces."""
+        height, width = rgb.shape[:2]
+        confirmed = []
+        for box in list(self._candidates.pending):
+            again = [
+                f
+                for f in self._detect_window(self._detector, rgb, around(box, width, height))
+                if not any(touches(f.box, h) for h in heads)
+            ]
+            if again:
+                del self._candidates.pending[box]
+                confirmed += again
+            else:
+                self._candidates.tried(box)
+        return confirmed
+
     def forget(self, look_everywhere: bool = True) -> None:
         """The next image is unrelated to the last: follow nothing, and look at
         every tile at once (a photo) or at one per frame from now (a camera)."""
         self._all_tiles, self._far = look_everywhere, []
+        self._candidates.clear()
+        self._motion.reset()
 
     def _detect_window(self, detector, rgb: np.ndarray, window: tuple) -> list[Detection]:
         x0, y0, w, h = window

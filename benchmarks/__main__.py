@@ -4,6 +4,8 @@
 `python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
 `python -m benchmarks --flip`: the pipeline with flip averaging off and on (benchmarks/flip.py).
 `python -m benchmarks --console`: the console sink's cost per frame (benchmarks/console.py).
+`python -m benchmarks --far`: the far-face search's cost and phantoms, start-up and memory
+(benchmarks/far.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -35,7 +37,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, console, distance, flip, mqtt, runners, soak, viewers
+from benchmarks import components, console, distance, far, flip, mqtt, runners, soak, viewers
 from benchmarks.provenance import git_commit, provenance, refuse_dirty
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
@@ -397,6 +399,15 @@ def run_flip(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "flip", result, flip.table(result))
 
 
+def run_far(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(
+        far.run(in_child, call_in_child, 2 if args.quick else far.PAIRS, args.startup_python),
+        DEMO_CLIP,
+        args.allow_dirty,
+    )
+    return write_result(out, "far", result, far.table(result))
+
+
 def run_console(args: argparse.Namespace, out: Path) -> int:
     result = stamped(
         console.run(str(args.clip), frames=100 if args.quick else 300), args.clip, args.allow_dirty
@@ -442,6 +453,17 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: what drawing frames on the console's framebuffer costs per frame",
     )
     parser.add_argument(
+        "--far",
+        action="store_true",
+        help="instead: the far-face search's cost and phantoms, start-up time and memory",
+    )
+    parser.add_argument(
+        "--startup-python",
+        default=sys.executable,
+        help="with --far: the interpreter whose venv the start-up is measured in "
+        "(a Pi-like one: pip install -e . without TensorFlow)",
+    )
+    parser.add_argument(
         "--allow-dirty",
         action="store_true",
         help="write committed results from a tree with uncommitted changes (recorded)",
@@ -465,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_flip(args, out)
     if args.console:
         return run_console(args, out)
+    if args.far:
+        return run_far(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

@@ -36,16 +36,22 @@ def _limits(max_frames: int) -> dict:
 
 
 def threaded(
-    clip: str, max_frames: int = 0, realtime: bool = False, flip_average: bool | None = None
+    clip: str,
+    max_frames: int = 0,
+    realtime: bool = False,
+    flip_average: bool | None = None,
+    tiles: int | None = None,
 ) -> dict:
     from edge.engine import Pipeline
 
     classifier = {} if flip_average is None else {"flip_average": flip_average}
+    detector = {} if tiles is None else {"tiles": tiles}
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig.model_validate(
             {
                 "source": {"name": clip, "realtime": realtime},
                 "classifier": classifier,
+                "detector": detector,
                 "output": {"display": "none", "record": f"{tmp}/out.mp4", "stats_interval": 3600},
                 "run": _limits(max_frames),
             }

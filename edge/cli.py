@@ -16,17 +16,14 @@ import sys
 from pathlib import Path
 from typing import ClassVar
 
-# Native libraries (LiteRT, mediapipe's absl/glog) log INFO lines to stderr at
-# import; keep their warnings and errors, drop the chatter. Must be set before
-# they are imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("GLOG_minloglevel", "2")
+# OpenCV's own lines: errors only. FFmpeg's ("Connection refused" per retry
+# while a stream is down): none, the pipeline says what happened, once. Must be
+# set before cv2 is imported. LiteRT's lines: edge/native_log.py.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-# FFmpeg's own lines ("Connection refused" per retry while a stream is down):
-# the pipeline says what happened, once.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from edge.config import ConfigError, RunConfig, load_config
+from edge.native_log import log_stream
 
 log = logging.getLogger("edge")
 
@@ -82,7 +79,9 @@ class JournalFormatter(logging.Formatter):
 
 
 def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    # On a copy of stderr: native libraries' lines caught meanwhile on
+    # descriptor 2 come back through the log (edge/native_log.py).
+    handler = logging.StreamHandler(log_stream())
     if os.environ.get("JOURNAL_STREAM"):  # stderr goes to the journal
         handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
@@ -108,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const="debug",
+        dest="log_level",
+        help="--log-level debug: also the native libraries' own lines",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -371,7 +378,7 @@ def probe() -> dict:
     found: dict = {
         "tflite_runtime": runtime_name(),
         "detectors": {
-            "mediapipe": importlib.util.find_spec("mediapipe") is not None,
+            "mediapipe": runtime_name() is not None,  # BlazeFace runs on LiteRT
             "haar": haar_available(),
         },
         "picamera2": importlib.util.find_spec("picamera2") is not None,

@@ -96,10 +96,25 @@ class DetectorConfig(_Section):
 
 class ClassifierConfig(_Section):
     model: str = str(MODELS_DIR / "emotion_int8.tflite")
+    models: list[str] = Field(
+        [],
+        description="an ensemble instead of `model`: these models' probabilities averaged "
+        "(each with flip_average when on); docs/training.md measures what it gains",
+    )
     num_threads: int = Field(2, ge=1, le=64)
     # Each face also classified mirrored, the two averaged: what it gains and
     # what it costs the pipeline are in docs/benchmarks.md ("Flip averaging").
     flip_average: bool = True
+
+    @property
+    def model_paths(self) -> list[Path]:
+        """The models a run classifies with: `models` when given, else `model`."""
+        return [Path(m) for m in self.models] if self.models else [Path(self.model)]
+
+    @property
+    def model_name(self) -> str:
+        """How events, the log and the page name the model (or the ensemble)."""
+        return " + ".join(p.name for p in self.model_paths)
 
 
 class TrackingConfig(_Section):

@@ -408,7 +408,7 @@ class Pipeline:
                 "running: source %s, detector %s, model %s (%s), sinks %s",
                 source.description,
                 analyzer.detector.name,
-                analyzer.classifier.model_path.name,
+                analyzer.classifier.name,
                 "int8" if analyzer.classifier.quantized else "float",
                 ", ".join(s.name for s in sinks) or "none",
             )

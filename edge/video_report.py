@@ -178,7 +178,7 @@ def analyze_video(
             "max_faces": config.detector.max_faces,
             "detector": config.detector.model_dump(),
             "smoothing": config.tracking.smoothing,
-            "model": Path(config.classifier.model).name,
+            "model": config.classifier.model_name,
         },
         "video": {"frames": index, "fps": round(fps, 3), "duration_s": round(index / fps, 3)},
         "frames_processed": frames,

@@ -196,6 +196,37 @@ def soak() -> str:
     )
 
 
+def far_summary() -> str:
+    far_path, distance_path = RESULTS / "far.json", RESULTS / "distance.json"
+    far, arrival = load(far_path), load(distance_path).get("time_to_find", {})
+    near, demo = far["unpaced"]["near"], far["unpaced"]["demo"]
+    start = far["start_up"]
+    lines = [
+        f"Side by side with `tiles = 1`: {near['ratio']}x its frame rate on a clip of one "
+        f"person filling the frame and {demo['ratio']}x on the demo clip (medians of "
+        f"{len(near['fps']['default'])} alternated runs each); "
+        f"{far['phantoms_near']['phantom_tracks_per_minute']} phantom tracks per minute on "
+        "the one-person clip.",
+    ]
+    if arrival:
+        lines[0] += (
+            f" A far face walking into view at {arrival['distance_m']} m is found within "
+            f"{arrival['max_frames']} frames ({arrival['max_frames'] / 30:.2f} s at 30 fps; "
+            f"median {arrival['median_frames']:g})."
+        )
+    lines += [
+        "",
+        f"A default run starts its first frame {start['first_frame_s']} s after launch and "
+        f"peaks at {start['peak_rss_mb']:.0f} MB resident"
+        f"{'' if start['tensorflow_installed'] else ' (a venv without TensorFlow, as on a Pi)'}; "
+        f"of its {start['output_lines']} output lines, {len(start['foreign_lines'])} are "
+        "not the project's own.",
+        "",
+        source(far_path, distance_path),
+    ]
+    return "\n".join(lines)
+
+
 def pi_vm_check_summary() -> str:
     from scripts.pi_vm_check import summary
 
@@ -217,6 +248,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "soak": soak,
     "pi-vm-check": _benchmark_table("scripts.pi_vm_check", "pi-vm-check"),
     "pi-vm-check-summary": pi_vm_check_summary,
+    "far": _benchmark_table("benchmarks.far", "far"),
+    "far-summary": far_summary,
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

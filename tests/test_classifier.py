@@ -113,3 +113,48 @@ def test_labels_come_from_the_metadata(tmp_path):
     meta_path.write_text(json.dumps({**meta, "labels": meta["labels"][::-1]}))
     with EmotionClassifier(model) as reversed_labels:
         assert reversed_labels.labels == tuple(meta["labels"][::-1])
+
+
+def test_an_ensemble_averages_its_members_and_needs_them_alike(tmp_path):
+    from edge.classifier import EnsembleClassifier
+    from edge.config import ClassifierConfig
+
+    other = MODEL.parent.parent / "host_training" / "teachers" / "cnn-swa2.tflite"
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    config = ClassifierConfig(models=[str(MODEL), str(other)])
+    with EmotionClassifier.from_config(config) as ensemble:
+        assert isinstance(ensemble, EnsembleClassifier)
+        assert ensemble.name == f"{MODEL.name} + {other.name}" == config.model_name
+        with (
+            EmotionClassifier(MODEL, flip_average=True) as one,
+            EmotionClassifier(other, flip_average=True) as two,
+        ):
+            mean = (one.predict_faces(faces) + two.predict_faces(faces)) / 2
+        assert np.allclose(ensemble.predict_faces(faces), mean, atol=1e-6)
+    with EmotionClassifier.from_config(ClassifierConfig()) as single:
+        assert not isinstance(single, EnsembleClassifier)  # `model` alone: no ensemble
+    # a member whose outputs mean other emotions cannot be averaged in
+    shuffled = tmp_path / "shuffled.tflite"
+    shutil.copy(MODEL, shuffled)
+    meta = json.loads(MODEL.with_suffix(".json").read_text())
+    meta["labels"] = meta["labels"][::-1]
+    shuffled.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="an ensemble needs models trained alike"):
+        EmotionClassifier.from_config(ClassifierConfig(models=[str(MODEL), str(shuffled)]))
+
+
+def test_a_temperature_in_the_metadata_softens_the_confidence_not_the_label(tmp_path):
+    from edge.classifier import with_temperature
+
+    warm = tmp_path / "warm.tflite"
+    shutil.copy(MODEL, warm)
+    meta = json.loads(MODEL.with_suffix(".json").read_text())
+    meta["calibration"] = {"temperature": 2.0}
+    warm.with_suffix(".json").write_text(json.dumps(meta))
+    faces = np.stack([demo_frame(40)[100:148, 100:148, 0], demo_frame(80)[200:248, 300:348, 0]])
+    with EmotionClassifier(MODEL) as plain, EmotionClassifier(warm) as softened:
+        raw, soft = plain.predict_faces(faces), softened.predict_faces(faces)
+    assert softened.temperature == 2.0 and plain.temperature == 1.0
+    assert np.allclose(soft, with_temperature(raw, 2.0))
+    assert (soft.argmax(axis=1) == raw.argmax(axis=1)).all()
+    assert (soft.max(axis=1) < raw.max(axis=1)).all()

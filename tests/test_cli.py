@@ -128,8 +128,8 @@ def test_image_command_reports_and_annotates(tmp_path):
 def test_sigterm_stops_within_two_seconds():
     """The pipeline stops and reports within 2 s of SIGTERM, then the process exits.
 
-    Interpreter exit is given more room: in the dev venv mediapipe imports
-    TensorFlow, whose teardown alone can take a second on a loaded machine.
+    Interpreter exit is given more room: on a loaded machine the teardown of
+    the native libraries alone can take a second.
     """
     proc = subprocess.Popen(
         [
@@ -420,3 +420,22 @@ def test_a_bad_option_value_is_blamed_on_the_option():
     proc = run_cli("run", "--source", "demo", "--max-faces", "-1")
     assert_one_line_error(proc, "--max-faces -1: Input should be greater than or equal to 0")
     assert "defaults" not in proc.stderr
+
+
+def test_a_default_run_prints_only_the_projects_lines_and_verbose_shows_the_native_ones():
+    """LiteRT writes `INFO: Created TensorFlow Lite XNNPACK delegate` from C++
+    straight to stderr; the journal of a service must not fill with it."""
+    import re
+
+    own = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+    args = ("run", "--source", str(DEMO_CLIP), "--display", "none", "--max-frames", "30")
+    quiet = run_cli(*args)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = [line for line in (quiet.stdout + quiet.stderr).splitlines() if line.strip()]
+    assert lines and [line for line in lines if not own.match(line)] == []
+    assert not any("edge.native" in line for line in lines)
+    verbose = run_cli("--verbose", *args)
+    assert verbose.returncode == 0, verbose.stderr
+    native = [line for line in verbose.stderr.splitlines() if " DEBUG edge.native: " in line]
+    assert any("XNNPACK" in line for line in native), verbose.stderr
+    assert all(own.match(line) for line in verbose.stderr.splitlines() if line.strip())

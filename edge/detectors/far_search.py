@@ -96,7 +96,7 @@ class MotionMap:
         size = (self.width, max(1, round(height * self.width / width)))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         self._scale = self.width / width
         if self._previous is None or self._previous.shape != small.shape:
             self._dirty = np.ones(small.shape, dtype=bool)

@@ -1,4 +1,4 @@
-"""MediaPipe Tasks FaceDetector (BlazeFace), the default detector.
+"""MediaPipe's face detection (BlazeFace), the default detector.
 
 BlazeFace scales the whole image to its input (128 px square for the short
 range model, 192 for full range), so a small face stays small whatever the
@@ -16,10 +16,11 @@ keep `model` (short range, the cheaper), so close faces are found as before.
 `forget()` makes the next image look at every tile at once and follow
 nothing: for unrelated photos (their finds are confirmed on the same image).
 
-The model file ships in `models/` (current mediapipe releases no longer bundle
-it, and nothing may download at run time). The detector is closed
-explicitly: mediapipe 1.2.2's `__del__` at interpreter exit prints a
-TypeError traceback otherwise.
+The models are MediaPipe's BlazeFace files, run on the LiteRT interpreter
+with MediaPipe's own pre- and post-processing (`edge/detectors/blazeface.py`
+says why not through the mediapipe package). They ship in `models/`
+(current mediapipe releases no longer bundle them, and nothing may download
+at run time).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-import cv2
 import numpy as np
 
+from edge.classifier import ModelError
 from edge.config import RANGE_MODELS
 from edge.detectors.base import (
     Detector,
@@ -39,6 +40,7 @@ from edge.detectors.base import (
     same_face,
     tile_windows,
 )
+from edge.detectors.blazeface import BlazeFace
 from edge.detectors.far_search import Candidates, MotionMap, TileSchedule, behind, head, touches
 from edge.frames import Detection
 
@@ -87,7 +89,6 @@ class MediaPipeDetector(Detector):
         self._far: list[tuple] = []  # boxes only the tiles (or their windows) found
         self._detector = None
         self._tile_detector = None
-        self._mp = None
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Self:
@@ -101,50 +102,34 @@ class MediaPipeDetector(Detector):
         )
 
     def _open(self) -> None:
-        try:
-            import mediapipe as mp
-            from mediapipe.tasks.python import BaseOptions, vision
-        except ImportError as exc:
-            raise DetectorError(
-                f"mediapipe is not importable ({exc}): pip install mediapipe, "
-                "or use --detector haar"
-            ) from None
-        self._mp = mp
-        self._detector = self._load(vision, BaseOptions, self.model)
+        self._detector = self._load(self.model)
         if self.tiles > 1:
             same = self.tile_model == self.model
-            self._tile_detector = (
-                self._detector if same else self._load(vision, BaseOptions, self.tile_model)
-            )
+            self._tile_detector = self._detector if same else self._load(self.tile_model)
 
-    def _load(self, vision, base_options, model: Path):
+    def _load(self, model: Path) -> BlazeFace:
         if not model.is_file():
             raise DetectorError(
                 f"face detection model {model} not found: restore "
                 f"models/{model.name} from the repository"
             )
-        options = vision.FaceDetectorOptions(
-            base_options=base_options(model_asset_path=str(model)),
-            min_detection_confidence=self.min_confidence,
-        )
         try:
-            return vision.FaceDetector.create_from_options(options)
+            return BlazeFace(model, self.min_confidence)
+        except ModelError as exc:  # no TFLite runtime
+            raise DetectorError(str(exc)) from None
         except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DetectorError(
-                f"face detection model {model} cannot be loaded ({exc}); "
+                f"face detection model {model} cannot be loaded ({first}); "
                 "restore it from the repository"
             ) from None
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
-        if image.ndim == 2:
-            rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-        else:
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         height, width = image.shape[:2]
-        whole = self._detect_window(self._detector, rgb, (0, 0, width, height))
+        whole = self._detect_window(self._detector, image, (0, 0, width, height))
         faces = whole
         if self.tiles > 1:
-            faces = merge(whole + self._far_faces(rgb, whole))
+            faces = merge(whole + self._far_faces(image, whole))
             # Followed from now on: small faces the whole-frame pass missed.
             self._far = [
                 f.box
@@ -153,15 +138,15 @@ class MediaPipeDetector(Detector):
             ]
         return [face for face in faces if min(face.box[2], face.box[3]) >= self.min_face]
 
-    def _far_faces(self, rgb: np.ndarray, whole: list[Detection]) -> list[Detection]:
+    def _far_faces(self, image: np.ndarray, whole: list[Detection]) -> list[Detection]:
         """Far faces on this frame: those followed, candidates found again, and
         (looking everywhere) the tiles' finds confirmed at once
         (edge/detectors/far_search.py says when a tile is searched)."""
-        height, width = rgb.shape[:2]
+        height, width = image.shape[:2]
         tiles = tile_windows(width, height, self.tiles)
         if self._schedule is None or self._schedule.count != len(tiles):
             self._schedule = TileSchedule(len(tiles))
-        self._motion.update(rgb)
+        self._motion.update(image)
         heads = [head(f.box) for f in whole]
         # A far face fills a quarter of its window: the short-range model,
         # half the full range's cost, sees it there. Followed boxes come before
@@ -169,8 +154,8 @@ class MediaPipeDetector(Detector):
         # (one model's) from frame to frame, and with it one track.
         followed = []
         for box in self._far:
-            followed += self._detect_window(self._detector, rgb, around(box, width, height))
-        found_again = self._confirm(rgb, heads)
+            followed += self._detect_window(self._detector, image, around(box, width, height))
+        found_again = self._confirm(image, heads)
         if self._all_tiles:
             windows, self._all_tiles = tiles, False
             self._schedule.searched_all(self._frame)
@@ -188,24 +173,24 @@ class MediaPipeDetector(Detector):
             self._motion.searched(window)
             new = [
                 f.box
-                for f in self._detect_window(self._tile_detector, rgb, window)
+                for f in self._detect_window(self._tile_detector, image, window)
                 if not any(touches(f.box, h) for h in heads)
                 and not any(same_face(f.box, k.box) for k in known)
             ]
             self._candidates.add(new)
         if len(windows) > 1:  # a photo, or a first frame: no next frame to wait for
-            found_again += self._confirm(rgb, heads)
+            found_again += self._confirm(image, heads)
         by_score = sorted(found_again, key=lambda d: -d.score)
         return sorted(followed, key=lambda d: -d.score) + by_score
 
-    def _confirm(self, rgb: np.ndarray, heads: list[tuple]) -> list[Detection]:
+    def _confirm(self, image: np.ndarray, heads: list[tuple]) -> list[Detection]:
         """The follow-up search around each candidate; those found again are faces."""
-        height, width = rgb.shape[:2]
+        height, width = image.shape[:2]
         confirmed = []
         for box in list(self._candidates.pending):
             again = [
                 f
-                for f in self._detect_window(self._detector, rgb, around(box, width, height))
+                for f in self._detect_window(self._detector, image, around(box, width, height))
                 if not any(touches(f.box, h) for h in heads)
             ]
             if again:
@@ -222,22 +207,17 @@ class MediaPipeDetector(Detector):
         self._candidates.clear()
         self._motion.reset()
 
-    def _detect_window(self, detector, rgb: np.ndarray, window: tuple) -> list[Detection]:
+    def _detect_window(
+        self, detector: BlazeFace, image: np.ndarray, window: tuple
+    ) -> list[Detection]:
         x0, y0, w, h = window
-        view = np.ascontiguousarray(rgb[y0 : y0 + h, x0 : x0 + w])
-        result = detector.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=view))
-        height, width = rgb.shape[:2]
+        height, width = image.shape[:2]
         faces = []
-        for detection in result.detections:
-            bb = detection.bounding_box
-            box = clip_box(x0 + bb.origin_x, y0 + bb.origin_y, bb.width, bb.height, width, height)
-            if box is None:
-                continue
-            score = detection.categories[0].score if detection.categories else 0.0
-            faces.append(Detection(box, float(score)))
+        for x, y, fw, fh, score in detector.detect(image[y0 : y0 + h, x0 : x0 + w]):
+            box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
+            if box is not None:
+                faces.append(Detection(box, float(score)))
         return faces
 
     def _close(self) -> None:
-        for detector in {id(d): d for d in (self._detector, self._tile_detector) if d}.values():
-            detector.close()
         self._detector = self._tile_detector = None

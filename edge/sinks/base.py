@@ -51,7 +51,7 @@ class SinkContext:
         return {
             "source": self.source_description,
             "detector": self.config.detector.name,
-            "model": Path(self.config.classifier.model).name,
+            "model": self.config.classifier.model_name,
         }
 
 

@@ -250,13 +250,14 @@ class MqttSink(Sink):
             return None
         from edge.classifier import read_metadata
 
-        model = Path(context.config.classifier.model)
+        model = context.config.classifier.model_paths[0]
         try:
             labels = list(read_metadata(model.with_suffix(".json"))["labels"])
         except Exception:
             labels = list(FER_LABELS)  # Home Assistant rejects event types it was not told
         web_url = page_url(context.config.web.listen)
-        return cls(config, context.run, labels, model.name, context.stats, context.pause, web_url)
+        name = context.config.classifier.model_name
+        return cls(config, context.run, labels, name, context.stats, context.pause, web_url)
 
     @property
     def description(self) -> str:

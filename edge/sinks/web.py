@@ -65,7 +65,7 @@ class WebSink(Sink):
         info = {
             "source": public_source(source),
             "detector": detector_description(config),
-            "model": Path(config.classifier.model).name,
+            "model": config.classifier.model_name,
         }
         privacy = config.privacy
         self.hub = FrameHub(config.web.jpeg_quality, stats, privacy.faces, privacy.masks)

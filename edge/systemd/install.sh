@@ -27,7 +27,7 @@ DRY_RUN=0
 UNINSTALL=0
 PURGE=0
 START=1
-# Shared libraries opencv-contrib-python and mediapipe load that a minimal
+# Shared libraries opencv-contrib-python loads that a minimal
 # 64-bit Raspberry Pi OS Lite lacks (found in an emulated arm64 Bookworm root),
 # python3-venv for the venv, python3-picamera2 for the camera (from apt: it
 # needs the system's libcamera bindings). A|B: either name satisfies it (Trixie

@@ -1,0 +1,176 @@
+"""Candidates for the shipped model, scored by the ship rule, side by side:
+`python -m host_training.front NAME=MODEL ... [--ensemble NAME+NAME ...] --out FILE`.
+
+For each model (int8 .tflite, its .json beside it) and each ensemble (the
+mean of its members' probabilities), on PublicTest: FER-2013-label accuracy
+and the FER+ majority accuracy with one view and with flip averaging (the
+pipeline's default), every class's recall, the share of faces called
+neutral, and the crowd probability; the float figures `quantize` wrote into
+the model's .json. Then the confidences (host_training/calibration.py): the
+expected calibration error against the crowd on the faces the runs held out
+of training (`data.calibration_fraction`), a temperature fitted there, and
+the error before and after it, there and on PublicTest.
+
+Needs the TFLite runtime, FER-2013 image folders and the FER+ votes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from host_training.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    in_calibration_split,
+    reliability,
+    with_temperature,
+)
+from host_training.data import LABELS, in_canonical_order, load_splits
+from host_training.ferplus import DEFAULT_VOTES, crowd_metrics, read_votes, votes_for
+
+log = logging.getLogger("host_training.front")
+CALIBRATION_FRACTION = 0.05  # as the configs of runs 3 and 4 hold out
+
+
+def probabilities(model: Path, faces: np.ndarray, flip: bool) -> np.ndarray:
+    from edge.classifier import EmotionClassifier
+
+    with EmotionClassifier(model, num_threads=2, flip_average=flip) as classifier:
+        classifier.temperature = 1.0  # the raw model: calibration is measured here
+        return in_canonical_order(classifier.predict_faces(faces), classifier.labels)
+
+
+def scores(probs: np.ndarray, labels: np.ndarray, votes) -> dict:
+    predicted = probs.argmax(axis=1)
+    recall = {
+        label: round(float((predicted[labels == i] == i).mean()), 4)
+        for i, label in enumerate(LABELS)
+    }
+    crowd = crowd_metrics(probs, votes)
+    return {
+        "fer2013": round(float((predicted == labels).mean()), 4),
+        "ferplus": crowd["majority_accuracy"],
+        "crowd_probability": crowd["crowd_probability"],
+        "recall": recall,
+        "min_recall": min(recall.values()),
+        "neutral_share": round(float((predicted == LABELS.index("neutral")).mean()), 4),
+    }
+
+
+def evaluate(models: dict[str, Path], ensembles: list[str], data: Path, votes_file: Path) -> dict:
+    splits = load_splits(data, 48)
+    table = read_votes(votes_file)
+    test, train = splits["val"], splits["train"]
+    test_votes = votes_for(test, table)
+    held = train.subset(in_calibration_split(train.files, CALIBRATION_FRACTION))
+    held_votes = votes_for(held, table)
+    keep = held_votes.trainable()
+    held, held_crowd = held.subset(keep), held_votes.distribution()[keep]
+    test_crowd = test_votes.distribution()
+    log.info("PublicTest %d faces; calibration split %d faces", len(test), len(held))
+
+    probs: dict[str, dict[str, np.ndarray]] = {}
+    for name, path in models.items():
+        probs[name] = {
+            "one": probabilities(path, test.x, False),
+            "flip": probabilities(path, test.x, True),
+            "held": probabilities(path, held.x, True),
+        }
+        log.info("scored %s", name)
+    for ensemble in ensembles:
+        members = ensemble.split("+")
+        probs[ensemble] = {
+            view: np.mean([probs[m][view] for m in members], axis=0)
+            for view in ("one", "flip", "held")
+        }
+    result: dict = {
+        "data": str(data),
+        "calibration_split": {
+            "faces": len(held),
+            "rule": f"train faces whose file name's sha1 falls in the first "
+            f"{CALIBRATION_FRACTION:.0%} (host_training.calibration.in_calibration_split)",
+        },
+        "candidates": {},
+    }
+    for name, p in probs.items():
+        entry: dict = {"members": name.split("+")}
+        if name in models:
+            entry["model"] = str(models[name])
+            meta = json.loads(models[name].with_suffix(".json").read_text())
+            validation = meta.get("metrics", {}).get("validation", {})
+            if "float" in validation:
+                entry["float"] = {
+                    "fer2013": validation["float"]["accuracy"],
+                    "ferplus": validation["float"].get("ferplus", {}).get("majority_accuracy"),
+                }
+        entry["int8"] = scores(p["one"], test.y, test_votes)
+        entry["int8_flip"] = scores(p["flip"], test.y, test_votes)
+        temperature = fit_temperature(p["held"], held_crowd)
+        entry["calibration"] = {
+            "temperature": temperature,
+            "ece_held_out": round(expected_calibration_error(p["held"], held_crowd), 4),
+            "ece_held_out_after": round(
+                expected_calibration_error(with_temperature(p["held"], temperature), held_crowd),
+                4,
+            ),
+            "ece_publictest": round(expected_calibration_error(p["flip"], test_crowd), 4),
+            "ece_publictest_after": round(
+                expected_calibration_error(with_temperature(p["flip"], temperature), test_crowd),
+                4,
+            ),
+            "reliability_publictest": reliability(p["flip"], test_crowd),
+            "reliability_publictest_after": reliability(
+                with_temperature(p["flip"], temperature), test_crowd
+            ),
+        }
+        result["candidates"][name] = entry
+        log.info(
+            "%s: FER-2013 %.2f %%, FER+ %.2f %% (flip); ECE %.3f -> %.3f at T %.2f",
+            name,
+            100 * entry["int8_flip"]["fer2013"],
+            100 * entry["int8_flip"]["ferplus"],
+            entry["calibration"]["ece_held_out"],
+            entry["calibration"]["ece_held_out_after"],
+            temperature,
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host_training.front", description=__doc__)
+    parser.add_argument("models", nargs="+", help="NAME=path/to/model.tflite")
+    parser.add_argument("--ensemble", action="append", default=[], help="NAME+NAME")
+    parser.add_argument("--data", type=Path, default=Path("data/fer2013"))
+    parser.add_argument("--votes", type=Path, default=DEFAULT_VOTES)
+    parser.add_argument("--out", type=Path, required=True, help="results .json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    models = {}
+    for item in args.models:
+        name, _, path = item.partition("=")
+        if not path or not Path(path).is_file():
+            log.error("%s: give NAME=MODEL with an existing .tflite file", item)
+            return 2
+        models[name] = Path(path)
+    for ensemble in args.ensemble:
+        if any(m not in models for m in ensemble.split("+")):
+            log.error("ensemble %s names a model not given (%s)", ensemble, ", ".join(models))
+            return 2
+    from benchmarks.provenance import provenance
+
+    result = evaluate(models, args.ensemble, args.data, args.votes)
+    result["provenance"] = provenance()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    log.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

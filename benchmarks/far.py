@@ -123,7 +123,7 @@ def start_up(python: str = sys.executable, frames: int = 450) -> dict:
         )
         first = None
         while first is None and proc.poll() is None:
-            if events.is_file() and '"type": "frame"' in events.read_text():
+            if events.is_file() and '"type":"frame"' in events.read_text().replace(" ", ""):
                 first = time.perf_counter() - t0
             else:
                 time.sleep(0.005)

@@ -196,6 +196,13 @@ def soak() -> str:
     )
 
 
+def front() -> str:
+    from host_training.front import table
+
+    path = EVALUATION / "front.json"
+    return table(load(path)).rstrip("\n") + "\n\n" + source(path)
+
+
 def far_summary() -> str:
     far_path, distance_path = RESULTS / "far.json", RESULTS / "distance.json"
     far, arrival = load(far_path), load(distance_path).get("time_to_find", {})
@@ -250,6 +257,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "pi-vm-check-summary": pi_vm_check_summary,
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,
+    "front": front,
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

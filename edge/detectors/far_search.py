@@ -15,8 +15,9 @@ detector only where motion was seen:
   close to the camera hide anyone standing behind them, and they move all
   the time (`behind`). A tile that only a near person moved in is skipped.
 - Every tile is still searched at least every `SWEEP_FRAMES` frames, so a far
-  face that arrived unseen (behind a near one who then left, or in a frame
-  the search was busy elsewhere) is found within seconds anyway.
+  face that arrived unseen (while the search was busy elsewhere) is found
+  within seconds anyway; except a tile the near faces hide almost entirely
+  (`HIDDEN`), where no one could be seen.
 
 A tile's finds are candidates, not faces (`Candidates`): a candidate becomes
 a face only when the follow-up search around it (the short-range model on a
@@ -46,6 +47,9 @@ a tile worth a search: a 32 px far face covers 16."""
 
 SWEEP_FRAMES = 150
 """Every tile is searched at least this often (5 s at 30 fps), change or not."""
+
+HIDDEN = 0.9
+"""Share of a tile behind near faces above which the sweep passes it by."""
 
 CONFIRM_TRIES = 2
 """Frames a candidate waits to be found again by the follow-up search."""
@@ -109,17 +113,32 @@ class MotionMap:
         x0, y0 = max(0, int(x)), max(0, int(y))
         return slice(y0, max(y0, int(np.ceil(y + h)))), slice(x0, max(x0, int(np.ceil(x + w))))
 
-    def changed(self, window: tuple, ignore: list[tuple] = ()) -> bool:
-        if self._dirty is None:
-            return True
+    def _outside(self, window: tuple, ignore: list[tuple]) -> np.ndarray:
+        """A mask over the window's cells: True where no `ignore` box covers them."""
         rows, cols = self._cells(window)
-        marks = self._dirty[rows, cols].copy()
+        shape = self._dirty[rows, cols].shape if self._dirty is not None else (0, 0)
+        mask = np.ones(shape, dtype=bool)
         for box in ignore:
             r, c = self._cells(box)
             r = slice(max(r.start, rows.start) - rows.start, max(0, r.stop - rows.start))
             c = slice(max(c.start, cols.start) - cols.start, max(0, c.stop - cols.start))
-            marks[r, c] = False
+            mask[r, c] = False
+        return mask
+
+    def changed(self, window: tuple, ignore: list[tuple] = ()) -> bool:
+        """Whether enough of the window changed outside the `ignore` boxes."""
+        if self._dirty is None:
+            return True
+        rows, cols = self._cells(window)
+        marks = self._dirty[rows, cols] & self._outside(window, ignore)
         return int(marks.sum()) >= MIN_CHANGED
+
+    def hidden(self, window: tuple, ignore: list[tuple]) -> bool:
+        """Whether the `ignore` boxes cover at least `HIDDEN` of the window."""
+        if self._dirty is None or not ignore:
+            return False
+        outside = self._outside(window, ignore)
+        return outside.size > 0 and outside.mean() <= 1 - HIDDEN
 
     def searched(self, window: tuple) -> None:
         if self._dirty is not None:
@@ -130,18 +149,19 @@ class MotionMap:
 @dataclass
 class TileSchedule:
     """Which of `count` tiles a turn searches: the next one, in turn, that
-    changed outside the near faces' shadows or was last searched
-    `SWEEP_FRAMES` ago; none when neither holds (the turn costs nothing)."""
+    changed outside the near faces' shadows, or was last searched
+    `SWEEP_FRAMES` ago and is not hidden behind them; none when no tile
+    qualifies (the turn costs nothing)."""
 
     count: int
     _next: int = 0
     _last: dict[int, int] = field(default_factory=dict)
 
-    def pick(self, frame: int, changed) -> int | None:
+    def pick(self, frame: int, changed, hidden=lambda index: False) -> int | None:
         for step in range(self.count):
             index = (self._next + step) % self.count
             stale = frame - self._last.get(index, -SWEEP_FRAMES) >= SWEEP_FRAMES
-            if stale or changed(index):
+            if changed(index) or (stale and not hidden(index)):
                 self._next = index + 1
                 self._last[index] = frame
                 return index

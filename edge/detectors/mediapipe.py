@@ -85,7 +85,9 @@ class MediaPipeDetector(Detector):
         self._schedule: TileSchedule | None = None
         self._motion = MotionMap()
         self._candidates = Candidates()
-        self._all_tiles = True  # the first image looks everywhere
+        # Photos look at every tile at once (forget); a stream starts with every
+        # tile "changed", so the turns go round them all unless near faces hide them.
+        self._all_tiles = False
         self._far: list[tuple] = []  # boxes only the tiles (or their windows) found
         self._detector = None
         self._tile_detector = None
@@ -162,7 +164,9 @@ class MediaPipeDetector(Detector):
         elif self._frame % self.tile_every == 0:
             shadows = [behind(f.box, height) for f in whole]
             index = self._schedule.pick(
-                self._frame, lambda i: self._motion.changed(tiles[i], shadows)
+                self._frame,
+                lambda i: self._motion.changed(tiles[i], shadows),
+                lambda i: self._motion.hidden(tiles[i], shadows),
             )
             windows = [] if index is None else [tiles[index]]
         else:
@@ -178,7 +182,7 @@ class MediaPipeDetector(Detector):
                 and not any(same_face(f.box, k.box) for k in known)
             ]
             self._candidates.add(new)
-        if len(windows) > 1:  # a photo, or a first frame: no next frame to wait for
+        if len(windows) > 1:  # a photo (forget): no next frame to wait for
             found_again += self._confirm(image, heads)
         by_score = sorted(found_again, key=lambda d: -d.score)
         return sorted(followed, key=lambda d: -d.score) + by_score

@@ -6,6 +6,8 @@
 `python -m benchmarks --console`: the console sink's cost per frame (benchmarks/console.py).
 `python -m benchmarks --far`: the far-face search's cost and phantoms, start-up and memory
 (benchmarks/far.py).
+`python -m benchmarks --ensemble`: what two models in `[classifier] models` cost
+(benchmarks/ensemble.py).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -37,7 +39,18 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from benchmarks import components, console, distance, far, flip, mqtt, runners, soak, viewers
+from benchmarks import (
+    components,
+    console,
+    distance,
+    ensemble,
+    far,
+    flip,
+    mqtt,
+    runners,
+    soak,
+    viewers,
+)
 from benchmarks.provenance import git_commit, provenance, refuse_dirty
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
@@ -408,6 +421,12 @@ def run_far(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "far", result, far.table(result))
 
 
+def run_ensemble(args: argparse.Namespace, out: Path) -> int:
+    pairs = 2 if args.quick else ensemble.PAIRS
+    result = stamped(ensemble.run(str(args.clip), in_child, pairs), args.clip, args.allow_dirty)
+    return write_result(out, "ensemble", result, ensemble.table(result))
+
+
 def run_console(args: argparse.Namespace, out: Path) -> int:
     result = stamped(
         console.run(str(args.clip), frames=100 if args.quick else 300), args.clip, args.allow_dirty
@@ -458,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the far-face search's cost and phantoms, start-up time and memory",
     )
     parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="instead: the pipeline with one model and with two in [classifier] models",
+    )
+    parser.add_argument(
         "--startup-python",
         default=sys.executable,
         help="with --far: the interpreter whose venv the start-up is measured in "
@@ -489,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_console(args, out)
     if args.far:
         return run_far(args, out)
+    if args.ensemble:
+        return run_ensemble(args, out)
     results = run(args)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))

@@ -41,10 +41,13 @@ def threaded(
     realtime: bool = False,
     flip_average: bool | None = None,
     tiles: int | None = None,
+    models: list[str] | None = None,
 ) -> dict:
     from edge.engine import Pipeline
 
     classifier = {} if flip_average is None else {"flip_average": flip_average}
+    if models:
+        classifier["models"] = models
     detector = {} if tiles is None else {"tiles": tiles}
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig.model_validate(

@@ -185,6 +185,7 @@ class Pipeline:
                     source.description,
                     capture_ms,
                     detect_image,
+                    None if source.live or pace else index * interval,
                 )
                 index += 1
                 self.stats.captured_frame(capture_ms)

@@ -26,6 +26,15 @@ class Frame:
     capture_ms: float = 0.0
     detect_image: np.ndarray | None = None
     """A smaller gray view to detect on (boxes are scaled back to `image`)."""
+    t_file: float | None = None
+    """Seconds into a file processed offline (its own timeline: index / fps),
+    which runs faster or slower than the clock; None for a live source."""
+
+    @property
+    def t_scene(self) -> float:
+        """When this happened in the scene, in seconds: the file's timeline
+        offline, the capture time live. What "a face held for 1 s" counts in."""
+        return self.t_capture if self.t_file is None else self.t_file
 
 
 @dataclass

@@ -258,6 +258,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,
     "front": front,
+    "ensemble": _benchmark_table("benchmarks.ensemble", "ensemble"),
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

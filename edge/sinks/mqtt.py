@@ -355,7 +355,9 @@ class MqttSink(Sink):
     # -- the pipeline's side: fast, never waits on the network ------------------
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
-        for event in self.track_events.update(result.faces, time.monotonic()):
+        # The scene's time: a file processed offline holds a face for 1 s of
+        # its own video, however fast this machine gets through it.
+        for event in self.track_events.update(result.faces, result.frame.t_scene):
             self._queue_event(event)
         self._update_state(result)
 

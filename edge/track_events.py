@@ -46,8 +46,9 @@ class TrackEvents:
     _tracks: dict[int, _Track] = field(default_factory=dict)
 
     def update(self, faces: list[Face], now: float) -> list[TrackEvent]:
-        """The events that `faces` (one frame's tracked faces, at monotonic
-        time `now`) make happen, in order: appearances and changes, then leavings."""
+        """The events that `faces` (one frame's tracked faces, at `now`: the
+        scene's time in seconds, `Frame.t_scene`) make happen, in order:
+        appearances and changes, then leavings."""
         events = []
         for face in faces:
             if face.track <= 0:  # untracked: no identity to follow

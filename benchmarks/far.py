@@ -140,11 +140,46 @@ def start_up(python: str = sys.executable, frames: int = 450) -> dict:
     }
 
 
+# Run by the measured interpreter: resident MB added by each step of a start.
+_IMPORT_COSTS = """
+import json, sys
+def rss():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+steps, last = {}, rss()
+def step(name):
+    global last
+    now = rss(); steps[name] = round(now - last, 1); last = now
+steps["python"] = round(last, 1)
+import numpy; step("numpy")
+import cv2; step("OpenCV (cv2)")
+import pydantic; step("pydantic")
+import edge.config; step("edge.config (its pydantic models)")
+import edge.engine, edge.cli; step("the rest of edge")
+from edge.config import ClassifierConfig, DetectorConfig
+from edge.analysis import FaceAnalyzer
+analyzer = FaceAnalyzer.from_config(DetectorConfig(), ClassifierConfig()).open()
+step("LiteRT and the three models, loaded")
+loaded = {name: name in sys.modules for name in ("matplotlib", "mediapipe")}
+print(json.dumps({"steps": steps, "total": round(rss(), 1), **loaded}))
+"""
+
+
+def import_costs(python: str = sys.executable) -> dict:
+    """Resident MB each step of a start adds, in `python`'s venv: what the
+    peak is made of (and whether matplotlib or mediapipe came along)."""
+    out = subprocess.run(
+        [python, "-c", _IMPORT_COSTS], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run(in_child, call_in_child, pairs: int = PAIRS, python: str = sys.executable) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         near = str(make_near_face_clip(Path(tmp) / "near.mp4", NEAR_FRAMES))
         log.info("far: start-up of the real CLI (%s)", python)
         start = call_in_child(start_up, python)
+        start["import_costs"] = import_costs(python)
         result = {
             "near_clip": f"make_near_face_clip: {NEAR_FRAMES} frames, 640x360, 30 fps",
             "start_up": start,
@@ -190,6 +225,15 @@ def table(result: dict) -> str:
         f"{s['first_frame_s']} s, peak RSS {s['peak_rss_mb']} MB, {s['output_lines']} "
         f"output lines, {len(s['foreign_lines'])} not in the project's format.",
     ]
+    costs = s.get("import_costs")
+    if costs:
+        parts = ", ".join(f"{name} {mb:g}" for name, mb in costs["steps"].items())
+        lines.append(
+            f"What a start holds (resident MB each step adds, same venv): {parts}; "
+            f"{costs['total']:g} MB in all before the first frame. matplotlib imported: "
+            f"{'yes' if costs['matplotlib'] else 'no'}; mediapipe: "
+            f"{'yes' if costs['mediapipe'] else 'no'}."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -113,8 +113,8 @@ class EmotionClassifier:
         meta_path = Path(metadata_path) if metadata_path else self.model_path.with_suffix(".json")
         self.metadata = read_metadata(meta_path)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
-        # Fitted against the FER+ crowd on held-out faces, so a confidence of
-        # 0.8 means about four annotators in five agree (docs/training.md).
+        # A temperature fitted against the FER+ crowd on held-out faces, where
+        # one helps (docs/training.md, "Confidences"); the shipped model has none.
         self.temperature = float(self.metadata.get("calibration", {}).get("temperature", 1.0))
         framing = self.metadata.get("preprocessing", {})
         self.margin = float(framing.get("margin", DEFAULT_MARGIN))

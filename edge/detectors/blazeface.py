@@ -2,12 +2,12 @@
 the emotion classifier already uses.
 
 Why not the mediapipe package's FaceDetector: it loads a 128 MB native
-library (about 42 MB of it stays resident) and a calculator graph per model,
-which put a default run at 185 MB peak RSS against the 150 MB a Pi appliance
-should fit in (docs/benchmarks.md, start-up and memory); it also imports
-matplotlib through its vision package, and its native logging cannot be
-turned down. The models are the same files; the steps around them are
-MediaPipe's FaceDetectorGraph's, with its settings
+library and a calculator graph per model, more memory than a Pi appliance
+should spend on it (docs/benchmarks.md, "Far faces, start-up and memory"
+has the figures before and after); it also imports matplotlib through its
+vision package, and its native logging cannot be turned down. The models
+are the same files; the steps around them are MediaPipe's FaceDetectorGraph's,
+with its settings
 (mediapipe/tasks/cc/vision/face_detector/face_detector_graph.cc):
 
 - the image is letterboxed into the model's square input (keep_aspect_ratio,

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.classifier import with_temperature
 from host_training.calibration import (
     expected_calibration_error,
     fit_temperature,
     in_calibration_split,
     reliability,
-    with_temperature,
 )
 from host_training.data import LABELS, in_canonical_order, load_splits
 from host_training.ferplus import DEFAULT_VOTES, crowd_metrics, read_votes, votes_for

@@ -83,6 +83,8 @@ class MediaPipeDetector(Detector):
         self.tile_every = max(1, tile_every)
         self._frame = 0
         self._schedule: TileSchedule | None = None
+        self._tiles: list[tuple] = []
+        self._tiles_for: tuple[int, int] | None = None
         self._motion = MotionMap()
         self._candidates = Candidates()
         # Photos look at every tile at once (forget); a stream starts with every
@@ -145,9 +147,11 @@ class MediaPipeDetector(Detector):
         (looking everywhere) the tiles' finds confirmed at once
         (edge/detectors/far_search.py says when a tile is searched)."""
         height, width = image.shape[:2]
-        tiles = tile_windows(width, height, self.tiles)
-        if self._schedule is None or self._schedule.count != len(tiles):
-            self._schedule = TileSchedule(len(tiles))
+        if self._tiles_for != (width, height):  # once per frame size, not per frame
+            self._tiles_for = (width, height)
+            self._tiles = tile_windows(width, height, self.tiles)
+            self._schedule = TileSchedule(len(self._tiles))
+        tiles = self._tiles
         self._motion.update(image)
         heads = [head(f.box) for f in whole]
         # A far face fills a quarter of its window: the short-range model,

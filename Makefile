@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check pi-vm-check constraints clean
+.PHONY: run test test-trixie lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check pi-vm-check constraints clean
 
 # The runtime versions a Raspberry Pi OS Bookworm install gets
 # (scripts/pin_constraints.py): the tests run against the set the Pi runs.
@@ -35,13 +35,30 @@ $(VENV)/picamera2-real/.installed: Makefile $(VENV)/.dev-installed
 	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/picamera2-real picamera2==$(PICAMERA2_REAL)
 	touch $@
 
+# The Pi's own install: the venv install.sh makes (runtime dependencies and the
+# tested constraints for this Python, no dev extras); tests/test_pi_install.py
+# runs the README's commands in it.
+PI_VENV ?= .venv-pi
+$(PI_VENV)/.installed: pyproject.toml constraints/pi-bookworm.txt constraints/pi-trixie.txt edge/systemd/install.sh
+	rm -rf $(PI_VENV)
+	PYTHON=$(PYTHON) edge/systemd/install.sh --venv-only $(PI_VENV)
+	touch $@
+
 run: $(VENV)/.edge-installed
 	$(BIN)/emotion-edge run --source auto --display auto --overwrite \
 		--record $(OUT)/annotated.mp4 --events $(OUT)/events.jsonl --stats $(OUT)/stats.jsonl \
 		$(RUN_ARGS)
 
-test: $(VENV)/.dev-installed $(VENV)/picamera2-real/.installed
+# The suite on the Bookworm set (this venv, the Pi install beside it), then on
+# Raspberry Pi OS Trixie's (Python 3.13, NumPy 2, OpenCV 5) in a Debian Trixie
+# root: that part needs root (chroot), as CI has; elsewhere `sudo make test-trixie`.
+test: $(VENV)/.dev-installed $(VENV)/picamera2-real/.installed $(PI_VENV)/.installed
 	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory test-trixie
+
+test-trixie:
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/trixie-test.sh -q; \
+	else echo "make test: the Trixie run needs root (a chroot): sudo make test-trixie"; fi
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -493,12 +493,9 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
-    try:
-        import cv2
+    from edge import opencv_log
 
-        cv2.setLogLevel(2)  # errors only: a missing webcam is our message, not OpenCV's
-    except (ImportError, AttributeError):
-        pass
+    opencv_log.set_level(opencv_log.ERROR)  # a missing webcam is our message, not OpenCV's
     from edge.engine import PipelineError
     from edge.sources import SourceFailed
 

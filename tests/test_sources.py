@@ -185,3 +185,71 @@ def test_a_lost_camera_is_looked_for_among_all_again(fake_picamera2, tmp_path, m
     assert source.camera is fake_picamera2.instances[-1]  # the DRM sink follows it
     assert "camera: now using picamera2" in caplog.text
     source.close()
+
+
+class _OpenCV5Logging:
+    """OpenCV 5's `cv2.utils.logging` (opencv 5.1.0.95's wheel): the log level
+    moved there from the top-level `cv2.getLogLevel`/`setLogLevel`."""
+
+    LOG_LEVEL_SILENT, LOG_LEVEL_ERROR = 0, 2
+
+    def __init__(self) -> None:
+        self.level, self.calls = 3, []
+
+    def getLogLevel(self) -> int:
+        return self.level
+
+    def setLogLevel(self, level: int) -> None:
+        self.calls.append(level)
+        self.level = level
+
+
+def test_a_webcam_opens_on_opencv_5s_logging_api(monkeypatch):
+    """OpenCV 5 has no cv2.getLogLevel: opening a webcam used to raise
+    AttributeError there (the Trixie set), and the service restarted forever."""
+    from edge.sources.webcam import quietly_open
+
+    logging = _OpenCV5Logging()
+    monkeypatch.delattr(cv2, "getLogLevel", raising=False)
+    monkeypatch.delattr(cv2, "setLogLevel", raising=False)
+    monkeypatch.setattr(cv2.utils, "logging", logging, raising=False)
+    quietly_open(57).release()
+    assert logging.calls == [0, 3]  # silent while opening, then as it was
+    with pytest.raises(SourceError, match="camera 57 did not open"):
+        make_source(SourceConfig(name="57")).open()
+
+
+def test_a_backend_fault_in_a_camera_is_a_retry_not_a_crash(tmp_path, monkeypatch, caplog):
+    """An exception the backend did not mean (an API that moved, a driver bug)
+    is one log line and a wait for the camera, never an escaped traceback."""
+    from edge.sources import cameras
+
+    monkeypatch.setattr(
+        cameras, "SYS_VIDEO4LINUX", fake_v4l(tmp_path, {"video1": ("uvcvideo", "0")})
+    )
+    calls = []
+
+    def broken_then_fine(index):
+        calls.append(index)
+        if len(calls) == 1:
+            raise AttributeError("module 'cv2' has no attribute 'getLogLevel'")
+        return cv2.VideoCapture(str(DEMO_CLIP))
+
+    monkeypatch.setattr("edge.sources.webcam.quietly_open", broken_then_fine)
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")  # as the service: no demo clip
+    with pytest.raises(SourceError, match=r"webcam 1: opening failed .*AttributeError.*retrying"):
+        open_source(SourceConfig(name="auto"))
+    with open_source(SourceConfig(name="auto")) as source:  # the retry finds it
+        assert source.description == "webcam 1" and source.read() is not None
+
+
+def test_a_backend_fault_while_reading_is_a_loss(monkeypatch):
+    from edge.sources.webcam import WebcamSource
+
+    monkeypatch.setattr(
+        "edge.sources.webcam.quietly_open", lambda index: cv2.VideoCapture(str(DEMO_CLIP))
+    )
+    with WebcamSource(0) as source:
+        source._cap = None  # the driver's handle gone from under us: 'NoneType' has no read
+        with pytest.raises(SourceLost, match="webcam 0: reading failed .*AttributeError"):
+            source.read()

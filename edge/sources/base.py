@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+from typing import NamedTuple, Self
 
 import numpy as np
 
@@ -36,6 +37,22 @@ class FrameError(RuntimeError):
     """One frame could not be decoded; the source goes on."""
 
 
+log = logging.getLogger("edge.sources")
+
+# What a backend raises on purpose; anything else from a live source is a fault.
+_EXPECTED = (SourceError, SourceLost, SourceFailed, FrameError)
+
+
+def _as(kind: type[RuntimeError], source: Source, doing: str, exc: Exception) -> RuntimeError:
+    """A backend's unexpected exception as the error the pipeline retries on,
+    in one line; the traceback goes to the debug log for a bug report."""
+    log.debug("%s: %s failed", source.description, doing, exc_info=exc)
+    return kind(
+        f"{source.description}: {doing} failed in its backend "
+        f"({type(exc).__name__}: {exc}); retrying (run with --log-level debug for details)"
+    )
+
+
 class Source(Lifecycle):
     """A backend fills in `_open`, `_read`, `_close`; the lifecycle is the base's.
 
@@ -48,16 +65,44 @@ class Source(Lifecycle):
     fps: float | None = None
     description = "source"
 
+    def open(self) -> Self:
+        """Open; a live source's unexpected backend error (an OpenCV or driver
+        API that changed under us) is a SourceError, so it is waited out and
+        retried like a missing camera instead of ending the process."""
+        try:
+            return super().open()
+        except _EXPECTED:
+            raise
+        except Exception as exc:
+            if not self.live:
+                raise
+            raise _as(SourceError, self, "opening", exc) from exc
+
     def read(self) -> Capture | None:
-        """The next frame, or None when a finite source has ended."""
+        """The next frame, or None when a finite source has ended. A live
+        source's unexpected error while reading is a loss: it is reopened."""
         self._check_open()
-        return self._read()
+        try:
+            return self._read()
+        except _EXPECTED:
+            raise
+        except Exception as exc:
+            if not self.live:
+                raise
+            raise _as(SourceLost, self, "reading", exc) from exc
 
     def reopen(self) -> None:
         """Close and open again, after `SourceLost`; raises SourceError if it fails."""
         with self._lock:
-            self._close()
-            self._open()
+            try:
+                self._close()
+                self._open()
+            except _EXPECTED:
+                raise
+            except Exception as exc:
+                if not self.live:
+                    raise
+                raise _as(SourceError, self, "reopening", exc) from exc
 
     def _read(self) -> Capture | None:
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 
+from edge import opencv_log
 from edge.sources.base import Capture, Source, SourceError, SourceLost
 
 
@@ -11,13 +12,8 @@ def quietly_open(index: int) -> cv2.VideoCapture:
     """Open a camera with OpenCV's own logging off: where there is no camera,
     each backend it tries logs an ERROR of its own ("Camera index out of
     range"), and the one line the user needs is ours."""
-    # cv2.getLogLevel/setLogLevel exist in OpenCV 4 (the Pi's) and 5; 0 is silent.
-    level = cv2.getLogLevel()
-    cv2.setLogLevel(0)
-    try:
+    with opencv_log.quiet():  # OpenCV 4 (Bookworm's) and 5 (Trixie's) keep it apart
         return cv2.VideoCapture(index)
-    finally:
-        cv2.setLogLevel(level)
 
 
 class WebcamSource(Source):

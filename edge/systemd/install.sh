@@ -8,6 +8,8 @@
 #                                             and recordings; --purge removes them)
 #   sudo edge/systemd/install.sh --no-start   install and enable, start at next boot
 #                                             (image builds, chroots: no running systemd)
+#   edge/systemd/install.sh --venv-only DIR    only the service's venv, at DIR, from this
+#                                             checkout (the tests' copy of a Pi's install)
 #
 # Idempotent: running it again updates the code and the unit and restarts the
 # service. An edited /etc/emotion-edge/config.toml is never overwritten: the
@@ -27,6 +29,7 @@ DRY_RUN=0
 UNINSTALL=0
 PURGE=0
 START=1
+VENV_ONLY=""
 # Shared libraries opencv-contrib-python loads that a minimal
 # 64-bit Raspberry Pi OS Lite lacks (found in an emulated arm64 Bookworm root),
 # python3-venv for the venv, python3-picamera2 for the camera (from apt: it
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
     --purge) UNINSTALL=1; PURGE=1 ;;
     --no-start) START=0 ;;
     --root) ROOT=${2:?--root needs a folder}; shift ;;
+    --venv-only) VENV_ONLY=${2:?--venv-only needs a folder}; shift ;;
     -h|--help) usage 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -250,6 +254,15 @@ install_unit() {
 
 if [ "$UNINSTALL" -eq 1 ]; then
   uninstall
+  exit 0
+fi
+
+if [ -n "$VENV_ONLY" ]; then
+  # The venv exactly as below, from this checkout: what `make test` runs the
+  # README's commands in (tests/test_pi_install.py), with no dev extras.
+  APP=$SRC
+  VENV=$VENV_ONLY
+  make_venv
   exit 0
 fi
 

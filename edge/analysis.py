@@ -19,10 +19,10 @@ import numpy as np
 from edge.classifier import EmotionClassifier
 from edge.config import ClassifierConfig, DetectorConfig
 from edge.detectors import Detector, make_detector
-from edge.detectors.base import detect_on
+from edge.detectors.base import detect_on, unsure_on
 from edge.frames import Face, Frame, Result
 from edge.lifecycle import Lifecycle
-from edge.privacy import in_masks
+from edge.privacy import UNSURE_SCORE, in_masks
 
 
 class FaceAnalyzer(Lifecycle):
@@ -40,12 +40,19 @@ class FaceAnalyzer(Lifecycle):
         classifier: EmotionClassifier,
         max_faces: int = 0,
         masks: Sequence[Sequence[float]] = (),
+        privacy: bool = False,
     ) -> None:
         super().__init__()
         self.detector = detector
         self.classifier = classifier
         self.max_faces = max_faces  # the largest n faces are classified; 0: all
         self.masks = list(masks)  # [privacy] masks: faces centred there are not analysed
+        # Privacy on: the last analyze's places where a face may be but none is
+        # labelled (masked faces, unsure and unconfirmed finds), to obscure.
+        self.privacy = privacy
+        self.unlabelled: list[tuple[int, int, int, int]] = []
+        if privacy:
+            detector.hide_unsure(UNSURE_SCORE)
 
     @classmethod
     def from_config(
@@ -53,6 +60,7 @@ class FaceAnalyzer(Lifecycle):
         detector: DetectorConfig,
         classifier: ClassifierConfig,
         masks: Sequence[Sequence[float]] = (),
+        privacy: bool = False,
     ) -> Self:
         """The analyzer a run's `[detector]` and `[classifier]` sections describe
         (the classifier's model is loaded now: a bad file fails here, not later)."""
@@ -61,6 +69,7 @@ class FaceAnalyzer(Lifecycle):
             EmotionClassifier.from_config(classifier),
             detector.max_faces,
             masks,
+            privacy,
         )
 
     @property
@@ -90,9 +99,14 @@ class FaceAnalyzer(Lifecycle):
         self._check_open()
         t0 = time.perf_counter()
         detections = detect_on(self.detector, image, detect_image)
+        self.unlabelled = []
         if self.masks:
             size = (image.shape[1], image.shape[0])
-            detections = [d for d in detections if not in_masks(d.box, self.masks, size)]
+            masked = [d for d in detections if in_masks(d.box, self.masks, size)]
+            detections = [d for d in detections if d not in masked]
+            self.unlabelled = [d.box for d in masked]  # not analysed, still obscured
+        if self.privacy:
+            self.unlabelled += unsure_on(self.detector, image, detect_image)
         if self.max_faces and len(detections) > self.max_faces:
             detections = sorted(detections, key=lambda d: -d.box[2] * d.box[3])[: self.max_faces]
         t1 = time.perf_counter()
@@ -123,4 +137,4 @@ class FaceAnalyzer(Lifecycle):
         faces = self.analyze(image)
         for number, face in enumerate(faces, 1):
             face.track = number
-        return Result(Frame(image, 0, 0.0), faces)
+        return Result(Frame(image, 0, 0.0), faces, hidden=list(self.unlabelled))

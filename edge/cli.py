@@ -329,7 +329,9 @@ def cmd_image(args: argparse.Namespace) -> int:
         output_folder(args.report, "--report")
         if (args.report / "report.json").exists() and not args.overwrite:
             raise ConfigError(f"--report {args.report} holds an earlier report: pass --overwrite")
-    with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
+    with FaceAnalyzer.from_config(
+        config.detector, config.classifier, privacy=config.privacy.faces != "show"
+    ) as analyzer:
         scores = Scores(analyzer.labels)
         done, failed = annotate_images(
             args.paths,

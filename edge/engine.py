@@ -32,7 +32,8 @@ from edge.analysis import FaceAnalyzer
 from edge.config import DetectorConfig, RunConfig, lores_width
 from edge.frames import Closed, Frame, LatestSlot, Result
 from edge.overlay import annotate
-from edge.pause import PauseSwitch, paused_picture
+from edge.pause import PauseSwitch, paused_picture, state_file
+from edge.privacy import coasting_box
 from edge.sinks import Sink, SinkContext, SinkError, make_sinks, resolve_display, wants_drm_preview
 from edge.sinks.base import describe_failure
 from edge.sinks.events import JsonLinesWriter, start_record
@@ -99,7 +100,9 @@ class Pipeline:
         self.active_sinks: list[Sink] = []  # set once every sink is open
         self.failed_outputs: list[str] = []  # outputs disabled by an error, with why
         self.run_id = ""
-        self.pause = PauseSwitch()  # the web page and MQTT can pause analysis
+        # The web page and MQTT can pause analysis; as a service, it stays paused
+        # across restarts (the state directory).
+        self.pause = PauseSwitch(state_file())
 
     def find_sink(self, name: str) -> Sink | None:
         """The running sink called `name` (None before they are open, or if off)."""
@@ -220,9 +223,16 @@ class Pipeline:
                 faces = analyzer.analyze(frame.image, frame.detect_image, stage_ms)
                 t0 = time.perf_counter()
                 faces = tracker.track(faces, frame.image)
+                result = Result(frame, faces, stage_ms)
+                if analyzer.privacy:  # fail closed: obscure wherever a face may be
+                    size = (frame.image.shape[1], frame.image.shape[0])
+                    result.hidden = analyzer.unlabelled + [
+                        coasting_box(t.box, t.velocity, t.missed, size) for t in tracker.missing()
+                    ]
+                    result.concealed = not analyzer.detector.searched_everywhere
                 # Tracking takes microseconds; it counts as part of classifying.
                 stage_ms["classify"] += (time.perf_counter() - t0) * 1e3
-                if not self._hand_over(outbox, Result(frame, faces, stage_ms)):
+                if not self._hand_over(outbox, result):
                     return
         except Closed:
             pass
@@ -366,7 +376,10 @@ class Pipeline:
             # resources (a camera, an interpreter) under it can crash the process.
             stack.callback(lambda: "capture" in busy or source.close())
             analyzer = self.analyzer or FaceAnalyzer.from_config(
-                self._detector_config(source), cfg.classifier, cfg.privacy.masks
+                self._detector_config(source),
+                cfg.classifier,
+                cfg.privacy.masks,
+                privacy=cfg.privacy.faces != "show",
             )
             analyzer.__enter__()
             stack.callback(lambda: "infer" in busy or analyzer.close())

@@ -98,6 +98,13 @@ class Result:
     faces: list[Face]
     stage_ms: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
+    hidden: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Where a face may be but none is labelled (a track missed on this frame,
+    a far find not yet confirmed, a detection below the labelling score, a
+    face in a mask): obscured with the faces when privacy is on, never drawn."""
+    concealed: bool = False
+    """The whole picture is obscured under privacy: a stream's first frames,
+    before the detector has searched all of the view once."""
 
     def to_event(self) -> dict[str, Any]:
         return {

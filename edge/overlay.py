@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge.frames import Result
-from edge.privacy import black_out, obscure
+from edge.privacy import black_out, conceal, obscure
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -61,6 +61,23 @@ def draw_hud(image: np.ndarray, fps: float, latency_ms: float, faces: int) -> No
     _text_box(image, text, (6, 8 + round(24 * scale)), scale, (30, 30, 30))
 
 
+def private_copy(
+    image: np.ndarray,
+    result: Result,
+    faces: str = "show",
+    masks: Sequence[Sequence[float]] = (),
+) -> np.ndarray:
+    """A BGR copy of `image` as privacy lets it leave, before anything is
+    drawn: faces and the places one may be obscured, masks black."""
+    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    if result.concealed:
+        conceal(out, faces)
+    else:
+        obscure(out, [face.box for face in result.faces] + list(result.hidden), faces)
+    black_out(out, masks)
+    return out
+
+
 def annotate(
     image: np.ndarray,
     result: Result,
@@ -71,8 +88,7 @@ def annotate(
     """An annotated copy of `image` (BGR; gray input becomes BGR), with the
     masks blacked out and the faces shown, blurred or hidden (edge.privacy)
     before the boxes and labels are drawn."""
-    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
-    obscure(out, [face.box for face in result.faces], faces)
+    out = private_copy(image, result, faces)
     draw_faces(out, result)
     black_out(out, masks)  # last: nothing drawn shows through
     if fps is not None:

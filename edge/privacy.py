@@ -4,11 +4,17 @@ parts of the view not to look at.
 `[privacy] faces = "blur"` reduces each face box (grown by a sixth on every
 side, so hair and jaw go too) to 8 samples across and smooths it back, so the
 picture keeps where a face is and the labels drawn on it, not who it is;
-`"hide"` fills it. `masks` are rectangles in frame fractions: a face whose
-centre falls in one is neither analysed nor reported (edge.analysis), and
-the rectangle is blacked out in every image (the stream, recordings, the
-screen). Analysis itself sees the camera's picture: events and MQTT carry
-labels, never pixels.
+`"hide"` fills it. It fails closed: wherever a face may be though none is
+labelled there (`Result.hidden`: a track the detector missed on this frame,
+where it was and where it was going; a far find waiting for its second look;
+a detection scoring above UNSURE_SCORE but below the labelling threshold; a
+face in a mask) is obscured too, and a stream's first frames are obscured
+whole until the detector has searched all of the view (`Result.concealed`).
+`masks` are rectangles in frame fractions: a face whose centre falls in one
+is neither analysed nor reported (edge.analysis), it is still obscured (the
+part outside the mask is a face too), and the rectangle is blacked out in
+every image (the stream, recordings, the screen). Analysis itself sees the
+camera's picture: events and MQTT carry labels, never pixels.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ import cv2
 import numpy as np
 
 GROW = 1 / 6  # of the box's side, on each side
+# Where a face is obscured though not labelled: anonymisers obscure at a much
+# lower detector score than they label at (deface's default threshold is 0.2).
+UNSURE_SCORE = 0.25
+COAST_GROW = 0.15  # a missed face's box grows by this much of its side per missed frame
 BLOCKS = 8  # a blurred face is this many blocks across: a position, not a person
 HIDE_COLOUR = (48, 48, 48)
 
@@ -30,6 +40,23 @@ def mask_pixels(mask: Mask, size: tuple[int, int]) -> tuple[int, int, int, int]:
     width, height = size
     x, y, w, h = mask
     return (round(x * width), round(y * height), round((x + w) * width), round((y + h) * height))
+
+
+def coasting_box(
+    box: Sequence[int], velocity: Sequence[float], missed: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """Where a face missed for `missed` frames can be: its last box and the
+    same box moved on at its last speed, together, grown by COAST_GROW of its
+    side per missed frame (the detector blinks most when a face turns or
+    moves), clipped to a `size` (width, height) frame."""
+    x, y, w, h = box
+    dx, dy = velocity[0] * missed, velocity[1] * missed
+    grow_x, grow_y = w * COAST_GROW * missed, h * COAST_GROW * missed
+    x0 = max(0, round(min(x, x + dx) - grow_x))
+    y0 = max(0, round(min(y, y + dy) - grow_y))
+    x1 = min(size[0], round(max(x + w, x + w + dx) + grow_x))
+    y1 = min(size[1], round(max(y + h, y + h + dy) + grow_y))
+    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
 def in_masks(box: Sequence[int], masks: Sequence[Mask], size: tuple[int, int]) -> bool:
@@ -48,6 +75,22 @@ def black_out(image: np.ndarray, masks: Sequence[Mask]) -> None:
     for mask in masks:
         x0, y0, x1, y1 = mask_pixels(mask, size)
         image[max(0, y0) : y1, max(0, x0) : x1] = 0
+
+
+def conceal(image: np.ndarray, mode: str) -> None:
+    """The whole picture obscured, in place: nothing in it has been searched yet."""
+    if mode == "show":
+        return
+    height, width = image.shape[:2]
+    # As coarse as a face's blur at the least: a frame-wide face stays a blur.
+    side = max(1, round(max(width, height) / BLOCKS))
+    if mode == "hide":
+        image[:] = HIDE_COLOUR if image.ndim == 3 else HIDE_COLOUR[0]
+        return
+    small = cv2.resize(
+        image, (max(1, width // side), max(1, height // side)), interpolation=cv2.INTER_AREA
+    )
+    image[:] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def obscure(image: np.ndarray, boxes: Sequence[Sequence[int]], mode: str) -> None:

@@ -67,6 +67,7 @@ class Track:
     probs: np.ndarray
     missed: int = 0
     descriptor: np.ndarray | None = None
+    velocity: tuple[float, float] = (0.0, 0.0)  # pixels a frame, of the box's corner
 
 
 class Tracker:
@@ -148,6 +149,11 @@ class Tracker:
                 self.tracks.append(track)
             else:
                 track.probs = self.alpha * probs[d] + (1.0 - self.alpha) * track.probs
+                steps = track.missed + 1  # frames since it was last seen
+                track.velocity = (
+                    (box[0] - track.box[0]) / steps,
+                    (box[1] - track.box[1]) / steps,
+                )
                 track.box = tuple(box)
                 track.missed = 0
                 if descriptors[d] is not None:
@@ -159,6 +165,11 @@ class Tracker:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
+
+    def missing(self) -> list[Track]:
+        """Tracks the last update did not see but still keeps (a blink of the
+        detector): privacy keeps their place obscured until they are dropped."""
+        return [track for track in self.tracks if track.missed > 0]
 
     def _looks_alike(self, a: np.ndarray | None, b: np.ndarray | None) -> bool:
         if a is None or b is None:

@@ -98,3 +98,33 @@ def test_negative_keep_days_is_one_line(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[output]\nkeep_days = -1\n")
     assert_one_line_error(run_cli("check-config", str(config)), "output.keep_days")
+
+
+def test_retention_deletes_only_the_files_it_wrote(tmp_path, clock, caplog):
+    """A user's files beside ours match the old `events.*.jsonl` glob; they stay,
+    however old, and each file that goes is named in the log."""
+    caplog.set_level("INFO")
+    decoys = [
+        tmp_path / name
+        for name in (
+            "events.backup.jsonl",
+            "events.2024-summary.jsonl",
+            "events.2024.jsonl",  # a number rotation never reaches
+            "events.1.old.jsonl",
+            "annotated.wedding.mkv",
+            "annotated.2024-06-01.mkv",
+        )
+    ]
+    for decoy in decoys:
+        aged(decoy, 400, T0)
+    ours = [tmp_path / "events.2.jsonl", tmp_path / "annotated.20250101T120000.mkv"]
+    for old in ours:
+        aged(old, 400, T0)
+    with EventsSink(str(tmp_path / "events.jsonl"), run="r1", keep_days=30):
+        pass
+    with VideoSink(str(tmp_path / "annotated.mkv"), fps=5, keep_days=30):
+        pass
+    assert [decoy for decoy in decoys if not decoy.exists()] == []
+    assert [old for old in ours if old.exists()] == []
+    for old in ours:
+        assert f"{old} deleted: older than 30 days" in caplog.text

@@ -97,6 +97,7 @@ def test_dry_run_prints_every_action_and_changes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(shutil.which("systemctl") is None, reason="systemctl not installed")
 def test_no_start_enables_offline_and_starts_nothing(tmp_path):
     proc = install("--dry-run", "--no-start", "--root", str(tmp_path))
     actions = [line for line in proc.stdout.splitlines() if line.startswith("+ ")]

@@ -39,6 +39,22 @@ class Detector(Lifecycle):
     def _detect(self, image: np.ndarray) -> list[Detection]:
         raise NotImplementedError
 
+    def hide_unsure(self, score: float) -> None:
+        """Privacy: from now on, also find what scores above `score` but is
+        not labelled (`unsure`). A detector without scores: nothing more."""
+
+    def unsure(self) -> list[tuple[int, int, int, int]]:
+        """Boxes the last `detect` found but does not call faces: far finds
+        waiting for a second look, scores between `hide_unsure`'s and the
+        labelling threshold. Privacy obscures them (edge/privacy.py)."""
+        return []
+
+    @property
+    def searched_everywhere(self) -> bool:
+        """Whether the whole view has been searched since the stream began (a
+        detector that searches it in parts takes several frames)."""
+        return True
+
     def forget(self, look_everywhere: bool = True) -> None:
         """Drop what was learned from earlier frames (a detector that follows
         faces across frames): the next image is unrelated to the last, and with
@@ -93,12 +109,24 @@ def detect_on(detector: Detector, image: np.ndarray, detect_image: np.ndarray | 
     """
     if detect_image is None:
         return detector.detect(image)
-    height, width = image.shape[:2]
-    sx, sy = width / detect_image.shape[1], height / detect_image.shape[0]
     scaled = []
     for found in detector.detect(detect_image):
-        x, y, w, h = found.box
-        box = clip_box(x * sx, y * sy, w * sx, h * sy, width, height)
+        box = _scaled(found.box, image, detect_image)
         if box is not None:
             scaled.append(Detection(box, found.score))
     return scaled
+
+
+def unsure_on(detector: Detector, image: np.ndarray, detect_image: np.ndarray | None):
+    """The detector's `unsure` boxes of its last detect, in `image` coordinates."""
+    if detect_image is None:
+        return detector.unsure()
+    scaled = (_scaled(box, image, detect_image) for box in detector.unsure())
+    return [box for box in scaled if box is not None]
+
+
+def _scaled(box: tuple, image: np.ndarray, detect_image: np.ndarray):
+    height, width = image.shape[:2]
+    sx, sy = width / detect_image.shape[1], height / detect_image.shape[0]
+    x, y, w, h = box
+    return clip_box(x * sx, y * sy, w * sx, h * sy, width, height)

@@ -156,19 +156,27 @@ class TileSchedule:
     count: int
     _next: int = 0
     _last: dict[int, int] = field(default_factory=dict)
+    _behind: set[int] = field(default_factory=set)  # never searched: hidden by near faces
 
     def pick(self, frame: int, changed, hidden=lambda index: False) -> int | None:
         for step in range(self.count):
             index = (self._next + step) % self.count
             stale = frame - self._last.get(index, -SWEEP_FRAMES) >= SWEEP_FRAMES
-            if changed(index) or (stale and not hidden(index)):
+            if changed(index) or (stale and not (behind := hidden(index))):
                 self._next = index + 1
                 self._last[index] = frame
                 return index
+            if stale and behind:
+                self._behind.add(index)
         return None
 
     def searched_all(self, frame: int) -> None:
         self._last = dict.fromkeys(range(self.count), frame)
+
+    @property
+    def swept(self) -> bool:
+        """Every tile searched once, or found hidden behind near faces."""
+        return len(self._last.keys() | self._behind) >= self.count
 
 
 @dataclass

@@ -93,6 +93,9 @@ class MediaPipeDetector(Detector):
         self._far: list[tuple] = []  # boxes only the tiles (or their windows) found
         self._detector = None
         self._tile_detector = None
+        self._unsure_score: float | None = None
+        self._unsure: list[tuple] = []  # this frame's, in image pixels
+        self._detected = False
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Self:
@@ -111,6 +114,23 @@ class MediaPipeDetector(Detector):
             same = self.tile_model == self.model
             self._tile_detector = self._detector if same else self._load(self.tile_model)
 
+    def hide_unsure(self, score: float) -> None:
+        self._unsure_score = score
+        for detector in (self._detector, self._tile_detector):
+            if detector is not None:
+                detector.unsure_score = score
+
+    def unsure(self) -> list[tuple[int, int, int, int]]:
+        """This frame's unsure finds and every far find still waiting to be
+        found again (a face walking in from afar is obscured from its first find)."""
+        return self._unsure + list(self._candidates.pending)
+
+    @property
+    def searched_everywhere(self) -> bool:
+        if self.tiles <= 1 or self._schedule is None:
+            return self._detected
+        return self._schedule.swept
+
     def _load(self, model: Path) -> BlazeFace:
         if not model.is_file():
             raise DetectorError(
@@ -118,7 +138,9 @@ class MediaPipeDetector(Detector):
                 f"models/{model.name} from the repository"
             )
         try:
-            return BlazeFace(model, self.min_confidence)
+            detector = BlazeFace(model, self.min_confidence)
+            detector.unsure_score = self._unsure_score
+            return detector
         except ModelError as exc:  # no TFLite runtime
             raise DetectorError(str(exc)) from None
         except (RuntimeError, ValueError) as exc:
@@ -130,6 +152,8 @@ class MediaPipeDetector(Detector):
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
+        self._unsure = []
+        self._detected = True
         whole = self._detect_window(self._detector, image, (0, 0, width, height))
         faces = whole
         if self.tiles > 1:
@@ -225,6 +249,10 @@ class MediaPipeDetector(Detector):
             box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
             if box is not None:
                 faces.append(Detection(box, float(score)))
+        for x, y, fw, fh in detector.unsure:
+            box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
+            if box is not None:
+                self._unsure.append(box)
         return faces
 
     def _close(self) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge import __version__
 from edge.frames import Result
+from edge.pause import PauseSwitch
 from edge.retention import Retention, started
 from edge.sinks.base import (
     PeriodicSync,
@@ -160,13 +161,15 @@ class EventsSink(Sink):
         self.run, self.details = run, details or {}
         self.max_mb, self.keep, self.keep_days = max_mb, keep, keep_days
         self._writer: JsonLinesWriter | None = None
+        self.pause: PauseSwitch | None = None  # its changes become `pause` records
+        self._pause_seen = 0
 
     @classmethod
     def from_config(cls, context: SinkContext) -> Self | None:
         output = context.config.output
         if not output.events:
             return None
-        return cls(
+        sink = cls(
             output.events,
             output.overwrite,
             context.run,
@@ -175,6 +178,8 @@ class EventsSink(Sink):
             output.keep_files,
             output.keep_days,
         )
+        sink.pause = context.pause
+        return sink
 
     @property
     def description(self) -> str:
@@ -187,10 +192,25 @@ class EventsSink(Sink):
         if self.run:
             self._writer.header = start_record(self.run, **self.details)
             self._writer.write(self._writer.header)
+        if self.pause is not None and self.pause.paused:  # paused since before this start
+            self._writer.write({"type": "pause", "run": self.run, "paused": True, "by": "restart"})
+        self._pause_seen = len(self.pause.changes) if self.pause is not None else 0
+
+    def _write_pause_changes(self) -> None:
+        """Each pause or resume since the last frame (set from another thread:
+        a list only appended to, read up to its length)."""
+        if self.pause is None or len(self.pause.changes) <= self._pause_seen:
+            return
+        seen = len(self.pause.changes)
+        for change in self.pause.changes[self._pause_seen : seen]:
+            self._writer.write({"type": "pause", "run": self.run, **change})
+        self._pause_seen = seen
 
     def _write(self, result: Result, annotated: np.ndarray | None) -> None:
+        self._write_pause_changes()
         event = result.to_event()
         self._writer.write({"type": event.pop("type"), "run": self.run, **event})
 
     def _close(self) -> None:
+        self._write_pause_changes()
         self._writer.close()

@@ -193,7 +193,7 @@ async def pause_analysis(request: web.Request) -> web.Response:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return _error(400, 'send {"paused": true} or {"paused": false} as JSON')
-    request.app[PAUSE].set(paused, "the web page")
+    request.app[PAUSE].set(paused, f"the web API, client {request.remote}")
     return web.json_response({"paused": request.app[PAUSE].paused})
 
 
@@ -252,6 +252,8 @@ async def _read_upload(request: web.Request) -> bytes:
 
 
 async def analyze(request: web.Request) -> web.Response:
+    if request.app[PAUSE].paused:
+        return _error(409, "analysis is paused: resume it (the page's button) to analyse photos")
     analyzer = request.app[ANALYZER]
     try:
         data = await _read_upload(request)

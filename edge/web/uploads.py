@@ -127,8 +127,12 @@ class PhotoAnalyzer(Lifecycle):
         image = decode_upload(data)
         t0 = time.perf_counter()
         if self._analyzer is None:
+            privacy = self.config.privacy
             self._analyzer = FaceAnalyzer.from_config(
-                self.config.detector, self.config.classifier
+                self.config.detector,
+                self.config.classifier,
+                privacy.masks,
+                privacy=privacy.faces != "show",
             ).open()
         result = self._analyzer.analyze_still(image)
         return result, (time.perf_counter() - t0) * 1e3

@@ -227,6 +227,14 @@ class PrivacyConfig(_Section):
         "not analysed, and the area is black in every image",
     )
 
+    notice: str = Field(
+        "Emotion recognition in use",
+        max_length=80,
+        description="a line drawn on every picture that leaves (stream, screen, recordings, "
+        "annotated answers) and shown on the web page: the EU AI Act (Art. 50(3)) asks "
+        'deployers to tell people (docs/privacy.md); "" turns it off',
+    )
+
     @field_validator("masks")
     @classmethod
     def _inside_the_frame(cls, masks):

@@ -290,7 +290,12 @@ class Pipeline:
                     fps = self.stats.process_rate.rate()
                     privacy = self.config.privacy
                     annotated = annotate(
-                        result.frame.image, result, fps, privacy.faces, privacy.masks
+                        result.frame.image,
+                        result,
+                        fps,
+                        privacy.faces,
+                        privacy.masks,
+                        privacy.notice,
                     )
                     for sink in image_sinks:
                         self._write(sink, sinks, result, annotated)

@@ -84,13 +84,30 @@ def annotate(
     fps: float | None = None,
     faces: str = "show",
     masks: Sequence[Sequence[float]] = (),
+    notice: str = "",
 ) -> np.ndarray:
     """An annotated copy of `image` (BGR; gray input becomes BGR), with the
     masks blacked out and the faces shown, blurred or hidden (edge.privacy)
-    before the boxes and labels are drawn."""
+    before the boxes and labels are drawn, and `notice` along the bottom."""
     out = private_copy(image, result, faces)
     draw_faces(out, result)
     black_out(out, masks)  # last: nothing drawn shows through
     if fps is not None:
         draw_hud(out, fps, result.latency_ms, len(result.faces))
+    if notice:
+        draw_notice(out, notice)
     return out
+
+
+def draw_notice(image: np.ndarray, notice: str) -> None:
+    """`notice` on a dark strip across the bottom, in place: whoever sees the
+    picture learns that emotion recognition runs on it ([privacy] notice)."""
+    height, width = image.shape[:2]
+    scale = max(0.45, min(image.shape[:2]) / 1000)
+    (w, h), base = cv2.getTextSize(notice, FONT, scale, 1)
+    scale *= min(1.0, (width - 12) / max(w, 1))  # a long notice still fits the width
+    (w, h), base = cv2.getTextSize(notice, FONT, scale, 1)
+    top = height - h - base - 8
+    image[max(0, top) :, :] = (image[max(0, top) :, :] * 0.25).astype(image.dtype)
+    origin = ((width - w) // 2, height - base - 4)
+    cv2.putText(image, notice, origin, FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)

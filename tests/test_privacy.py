@@ -371,3 +371,29 @@ def test_a_face_partly_inside_a_mask_is_still_obscured(photo):
         cv2.Laplacian(shown_part, cv2.CV_64F).var()
         < MAX_DETAIL * cv2.Laplacian(original_part, cv2.CV_64F).var()
     )
+
+
+def test_the_notice_is_on_every_picture_that_leaves_by_default(tmp_path):
+    """[privacy] notice (EU AI Act Art. 50(3)): drawn along the bottom of each
+    recorded frame unless turned off; the web page's copy: test_web_browser."""
+    assert RunConfig().privacy.notice == "Emotion recognition in use"
+    strips = {}
+    for notice in ("Emotion recognition in use", ""):
+        config = RunConfig.model_validate(
+            {
+                "source": {"name": "demo"},
+                "output": {"display": "none", "record": str(tmp_path / f"{len(notice)}.mkv")},
+                "privacy": {"notice": notice},
+                "run": {"max_frames": 5},
+            }
+        )
+        Pipeline(config).run()
+        recording = cv2.VideoCapture(str(tmp_path / f"{len(notice)}.mkv"))
+        ok, frame = recording.read()
+        assert ok
+        strips[notice] = frame[-24:, :]
+    source = demo_frame(0)[-24:, :].astype(np.float64)
+    with_notice, without = strips["Emotion recognition in use"], strips[""]
+    assert abs(without.astype(np.float64).mean() - source.mean()) < 8  # the scene itself
+    assert with_notice.mean() < 0.6 * source.mean()  # a dark strip...
+    assert (with_notice > 200).sum() > 100  # ...with white text on it

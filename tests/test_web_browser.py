@@ -105,6 +105,8 @@ def test_page_streams_updates_and_analyses_a_photo(browser, tmp_path):
         # The live panel fills in and keeps updating without a reload.
         wait(browser, lambda d: d.find_element(By.ID, "fps").text not in ("", "–"))
         assert "faces.mp4" in browser.find_element(By.ID, "running").text
+        notice = browser.find_element(By.ID, "notice")  # [privacy] notice, on by default
+        assert notice.is_displayed() and notice.text == "Emotion recognition in use"
         frames = browser.find_element(By.ID, "frames").text
         wait(browser, lambda d: d.find_element(By.ID, "frames").text != frames, timeout=5)
         assert browser.find_element(By.ID, "viewers").text == "1"

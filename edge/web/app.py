@@ -79,6 +79,7 @@ MAX_UPLOAD = web.AppKey("max_upload", int)
 FRAMES = web.AppKey("frames", JpegBoard)
 CLOSING = web.AppKey("closing", asyncio.Event)
 FACES = web.AppKey("faces", str)
+NOTICE = web.AppKey("notice", str)
 PAUSE = web.AppKey("pause", PauseSwitch)
 
 
@@ -180,6 +181,7 @@ def stats_payload(app: web.Application) -> dict:
         "frames_skipped": snap.get("frames_skipped", 0),
         "viewers": hub.viewers,
         "paused": app[PAUSE].paused,
+        "notice": app[NOTICE],
     }
 
 
@@ -264,7 +266,7 @@ async def analyze(request: web.Request) -> web.Response:
     image = result.frame.image
     mode = request.query.get("annotate", "")
     if mode in ("1", "true", "yes", "inline"):
-        shown = annotate(image, result, faces=request.app[FACES])
+        shown = annotate(image, result, faces=request.app[FACES], notice=request.app[NOTICE])
         _, jpeg = cv2.imencode(".jpg", shown, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if mode != "inline":
             return web.Response(body=jpeg.tobytes(), content_type="image/jpeg")
@@ -287,6 +289,7 @@ def make_app(
     max_upload: int = 10_000_000,
     faces: str = "show",
     pause: PauseSwitch | None = None,
+    notice: str = "",
 ) -> web.Application:
     """The application; `info` names what is running (source, detector, model)."""
     app = web.Application(
@@ -295,6 +298,7 @@ def make_app(
     app[HUB], app[ANALYZER], app[INFO], app[TOKEN] = hub, analyzer, info, token
     app[MAX_UPLOAD] = max_upload
     app[FACES] = faces  # [privacy] faces: an annotated answer is an image that leaves too
+    app[NOTICE] = notice  # [privacy] notice: on the page and on every picture
     app[PAUSE] = pause or PauseSwitch()
     app[FRAMES] = JpegBoard()
     app[CLOSING] = asyncio.Event()

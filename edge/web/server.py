@@ -80,6 +80,7 @@ class WebServer(Lifecycle):
             max_upload=int(web_config.max_upload_mb * 1_000_000),
             faces=self.config.privacy.faces,
             pause=self.pause,
+            notice=self.config.privacy.notice,
         )
         board = app[FRAMES]
         loop = asyncio.get_running_loop()

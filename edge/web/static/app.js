@@ -127,9 +127,17 @@ function showStats(s) {
   text("frames", `${s.frames_processed} processed, ${s.frames_skipped} skipped`);
   text("viewers", s.viewers);
   showPaused(s.paused);
+  showNotice(s.notice || "");
   drawLabelChart(s.labels_last_minute);
   drawTimeline(s.tracks || []);
   text("updated", "updated " + new Date().toLocaleTimeString());
+}
+
+// [privacy] notice: that emotion recognition runs here, for everyone who looks.
+function showNotice(notice) {
+  const element = document.getElementById("notice");
+  element.textContent = notice;
+  element.hidden = !notice;
 }
 
 function showPaused(paused) {

@@ -3,6 +3,7 @@
 `python -m benchmarks --distance`: how far each face-detector setting sees (benchmarks/distance.py).
 `python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
 `python -m benchmarks --flip`: the pipeline with flip averaging off and on (benchmarks/flip.py).
+`python -m benchmarks --privacy`: true faces left in clear under blur (benchmarks/privacy.py).
 `python -m benchmarks --console`: the console sink's cost per frame (benchmarks/console.py).
 `python -m benchmarks --far`: the far-face search's cost and phantoms, start-up and memory
 (benchmarks/far.py).
@@ -47,6 +48,7 @@ from benchmarks import (
     far,
     flip,
     mqtt,
+    privacy,
     runners,
     soak,
     viewers,
@@ -398,6 +400,13 @@ def run_distance(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "distance", result, distance.table(result), plot)
 
 
+def run_privacy(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(
+        privacy.run(in_child, pairs=2 if args.quick else 5), DEMO_CLIP, args.allow_dirty
+    )
+    return write_result(out, "privacy", result, privacy.table(result))
+
+
 def run_mqtt(args: argparse.Namespace, out: Path) -> int:
     result = stamped(mqtt.run(str(args.clip), call_in_child), args.clip, args.allow_dirty)
     return write_result(out, "mqtt", result, mqtt.table(result))
@@ -462,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the pipeline with MQTT on vs off, events/s delivered, a broker outage",
     )
     parser.add_argument(
+        "--privacy",
+        action="store_true",
+        help="instead: true faces left in clear under [privacy] blur, and its cost",
+    )
+    parser.add_argument(
         "--flip",
         action="store_true",
         help="instead: the pipeline with [classifier] flip_average off vs on",
@@ -509,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_mqtt(args, out)
     if args.flip:
         return run_flip(args, out)
+    if args.privacy:
+        return run_privacy(args, out)
     if args.console:
         return run_console(args, out)
     if args.far:

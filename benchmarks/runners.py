@@ -42,6 +42,7 @@ def threaded(
     flip_average: bool | None = None,
     tiles: int | None = None,
     models: list[str] | None = None,
+    privacy_faces: str | None = None,
 ) -> dict:
     from edge.engine import Pipeline
 
@@ -56,6 +57,7 @@ def threaded(
                 "classifier": classifier,
                 "detector": detector,
                 "output": {"display": "none", "record": f"{tmp}/out.mp4", "stats_interval": 3600},
+                "privacy": {} if privacy_faces is None else {"faces": privacy_faces},
                 "run": _limits(max_frames),
             }
         )

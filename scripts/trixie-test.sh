@@ -46,6 +46,7 @@ if [ ! -e "$ROOT/.bootstrapped" ]; then
 fi
 
 MOUNTS=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   local i
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done
@@ -105,5 +106,9 @@ in_root /opt/venv/bin/python -c 'import sys, cv2, numpy
 print(f"trixie-test: Python {sys.version.split()[0]}, NumPy {numpy.__version__}, OpenCV {cv2.__version__}")'
 
 # The editable install points at $SRC, seen at the same path inside.
+status=0
+# shellcheck disable=SC2016  # $1 and $@ are the inner shell's
 in_root /bin/sh -c 'cd "$1" && shift && exec /opt/venv/bin/python -m pytest -p no:cacheprovider "$@"' \
-  sh "$SRC" "$@"
+  sh "$SRC" "$@" || status=$?
+echo "trixie-test: ${SECONDS} s in all (root, venv and suite)"
+exit "$status"

@@ -69,6 +69,7 @@ def test_shell_scripts_pass_shellcheck():
             str(INSTALL),
             str(ROOT / ".ci" / "run"),
             str(ROOT / "scripts/arm64-check.sh"),
+            str(ROOT / "scripts/trixie-test.sh"),
         ],
         capture_output=True,
         text=True,

@@ -249,7 +249,12 @@ class PrivacyConfig(_Section):
 
     @property
     def active(self) -> bool:
-        return self.faces != "show" or bool(self.masks)
+        return self.obscures_faces or bool(self.masks)
+
+    @property
+    def obscures_faces(self) -> bool:
+        """Faces are blurred or hidden: and so is wherever one may be (edge/privacy.py)."""
+        return self.faces != "show"
 
 
 class RunConfig(_Section):

@@ -384,7 +384,7 @@ class Pipeline:
                 self._detector_config(source),
                 cfg.classifier,
                 cfg.privacy.masks,
-                privacy=cfg.privacy.faces != "show",
+                privacy=cfg.privacy.obscures_faces,
             )
             analyzer.__enter__()
             stack.callback(lambda: "infer" in busy or analyzer.close())

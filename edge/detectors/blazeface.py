@@ -83,6 +83,15 @@ def logit(score: float) -> float:
     return float(np.log(score / (1 - score)))
 
 
+def in_pixels(clusters: list[tuple], side: float, left: float, top: float) -> list[tuple]:
+    """(x0, y0, x1, y1, score) in the model's square, as (x, y, w, h, score)
+    in the image's pixels: the square is `side` wide, its corner at (left, top)."""
+    return [
+        (x0 * side + left, y0 * side + top, (x1 - x0) * side, (y1 - y0) * side, score)
+        for x0, y0, x1, y1, score in clusters
+    ]
+
+
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[tuple]:
     """MediaPipe's weighted non-maximum suppression: the best remaining box and
     every box overlapping it by more than `iou` become one box, their
@@ -180,14 +189,9 @@ class BlazeFace:
         boxes = np.concatenate([centre - half, centre + half], axis=1)
         sure = kept >= self._min_logit
         # The faces exactly as without the unsure ones: those never join their
-        # weighted means. Back out of the square, into image pixels.
-        clusters = weighted_nms(boxes[sure], scores[sure], MIN_SUPPRESSION_IOU)
-        faces = [
-            (x0 * side + left, y0 * side + top, (x1 - x0) * side, (y1 - y0) * side, score)
-            for x0, y0, x1, y1, score in clusters
-        ]
+        # weighted means.
         if not sure.all():
-            for x0, y0, x1, y1, _ in weighted_nms(boxes[~sure], scores[~sure], MIN_SUPPRESSION_IOU):
-                box = (x0 * side + left, y0 * side + top, (x1 - x0) * side, (y1 - y0) * side)
-                self.unsure.append(box)
-        return faces
+            unsure = weighted_nms(boxes[~sure], scores[~sure], MIN_SUPPRESSION_IOU)
+            self.unsure = [box[:4] for box in in_pixels(unsure, side, left, top)]
+        faces = weighted_nms(boxes[sure], scores[sure], MIN_SUPPRESSION_IOU)
+        return in_pixels(faces, side, left, top)

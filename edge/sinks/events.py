@@ -155,13 +155,14 @@ class EventsSink(Sink):
         max_mb: float = 0.0,
         keep: int = 10,
         keep_days: float = 0.0,
+        pause: PauseSwitch | None = None,
     ) -> None:
         super().__init__()
         self.target, self.overwrite = target, overwrite
         self.run, self.details = run, details or {}
         self.max_mb, self.keep, self.keep_days = max_mb, keep, keep_days
         self._writer: JsonLinesWriter | None = None
-        self.pause: PauseSwitch | None = None  # its changes become `pause` records
+        self.pause = pause  # its changes become `pause` records
         self._pause_seen = 0
 
     @classmethod
@@ -169,7 +170,7 @@ class EventsSink(Sink):
         output = context.config.output
         if not output.events:
             return None
-        sink = cls(
+        return cls(
             output.events,
             output.overwrite,
             context.run,
@@ -177,9 +178,8 @@ class EventsSink(Sink):
             output.rotate_mb,
             output.keep_files,
             output.keep_days,
+            context.pause,
         )
-        sink.pause = context.pause
-        return sink
 
     @property
     def description(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple, Self
+from typing import NamedTuple, NoReturn, Self
 
 import numpy as np
 
@@ -43,21 +43,15 @@ log = logging.getLogger("edge.sources")
 _EXPECTED = (SourceError, SourceLost, SourceFailed, FrameError)
 
 
-def _as(kind: type[RuntimeError], source: Source, doing: str, exc: Exception) -> RuntimeError:
-    """A backend's unexpected exception as the error the pipeline retries on,
-    in one line; the traceback goes to the debug log for a bug report."""
-    log.debug("%s: %s failed", source.description, doing, exc_info=exc)
-    return kind(
-        f"{source.description}: {doing} failed in its backend "
-        f"({type(exc).__name__}: {exc}); retrying (run with --log-level debug for details)"
-    )
-
-
 class Source(Lifecycle):
     """A backend fills in `_open`, `_read`, `_close`; the lifecycle is the base's.
 
     `live` sources (cameras, streams) run at their own pace, so the pipeline
     keeps only the newest frame; files and images are processed frame by frame.
+    A live source's unexpected backend error (an OpenCV or driver API that
+    changed under us) is turned into the error the pipeline retries on
+    (`_fault`), so it is waited out like a missing camera instead of ending
+    the process.
     """
 
     live = False
@@ -66,17 +60,10 @@ class Source(Lifecycle):
     description = "source"
 
     def open(self) -> Self:
-        """Open; a live source's unexpected backend error (an OpenCV or driver
-        API that changed under us) is a SourceError, so it is waited out and
-        retried like a missing camera instead of ending the process."""
         try:
             return super().open()
-        except _EXPECTED:
-            raise
         except Exception as exc:
-            if not self.live:
-                raise
-            raise _as(SourceError, self, "opening", exc) from exc
+            self._fault(SourceError, "opening", exc)
 
     def read(self) -> Capture | None:
         """The next frame, or None when a finite source has ended. A live
@@ -84,12 +71,8 @@ class Source(Lifecycle):
         self._check_open()
         try:
             return self._read()
-        except _EXPECTED:
-            raise
         except Exception as exc:
-            if not self.live:
-                raise
-            raise _as(SourceLost, self, "reading", exc) from exc
+            self._fault(SourceLost, "reading", exc)
 
     def reopen(self) -> None:
         """Close and open again, after `SourceLost`; raises SourceError if it fails."""
@@ -97,12 +80,19 @@ class Source(Lifecycle):
             try:
                 self._close()
                 self._open()
-            except _EXPECTED:
-                raise
             except Exception as exc:
-                if not self.live:
-                    raise
-                raise _as(SourceError, self, "reopening", exc) from exc
+                self._fault(SourceError, "reopening", exc)
+
+    def _fault(self, kind: type[RuntimeError], doing: str, exc: Exception) -> NoReturn:
+        """Raise `exc` again if meant (or the source is a file), else `kind`
+        in one line; the traceback goes to the debug log for a bug report."""
+        if isinstance(exc, _EXPECTED) or not self.live:
+            raise exc
+        log.debug("%s: %s failed", self.description, doing, exc_info=exc)
+        raise kind(
+            f"{self.description}: {doing} failed in its backend "
+            f"({type(exc).__name__}: {exc}); retrying (run with --log-level debug for details)"
+        ) from exc
 
     def _read(self) -> Capture | None:
         raise NotImplementedError

@@ -132,7 +132,7 @@ class PhotoAnalyzer(Lifecycle):
                 self.config.detector,
                 self.config.classifier,
                 privacy.masks,
-                privacy=privacy.faces != "show",
+                privacy=privacy.obscures_faces,
             ).open()
         result = self._analyzer.analyze_still(image)
         return result, (time.perf_counter() - t0) * 1e3

@@ -101,6 +101,18 @@ if [ "$(cat "$ROOT/opt/venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$ROOT/opt/venv-pi"
   in_root /bin/sh -c "PYTHON=python3 '$SRC/edge/systemd/install.sh' --venv-only /opt/venv-pi >/dev/null"
   echo "$stamp" >"$ROOT/opt/venv/.stamp"
+  echo "$SRC" >"$ROOT/opt/venv/.src"
+fi
+# Both venvs' editable installs name the checkout they were made from; a root
+# kept from a run in another checkout (CI clones to a new path each time) would
+# import an `edge` that is not there, so point them at this one.
+if [ "$(cat "$ROOT/opt/venv/.src" 2>/dev/null)" != "$SRC" ]; then
+  echo "== editable installs: $(cat "$ROOT/opt/venv/.src" 2>/dev/null || echo '?') -> $SRC"
+  for venv in /opt/venv /opt/venv-pi; do
+    in_root /bin/sh -c "cd '$SRC' && $venv/bin/pip install -q --no-deps -e . >/dev/null 2>&1" ||
+      { echo "trixie-test: re-pointing $venv at $SRC failed: rerun with TRIXIE_ROOT removed" >&2; exit 1; }
+  done
+  echo "$SRC" >"$ROOT/opt/venv/.src"
 fi
 in_root /opt/venv/bin/python -c 'import sys, cv2, numpy
 print(f"trixie-test: Python {sys.version.split()[0]}, NumPy {numpy.__version__}, OpenCV {cv2.__version__}")'

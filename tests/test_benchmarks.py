@@ -135,11 +135,12 @@ def test_the_median_interval_widens_with_fewer_pairs():
     assert (low, high) == (0.9, 1.17) and confidence == pytest.approx(0.9375)
 
 
-def test_console_cost_times_both_screens_on_real_frames():
+def test_console_cost_times_both_screens_at_both_depths_on_real_frames():
     from benchmarks import console
 
     result = console.run(str(DEMO_CLIP), frames=6)
     assert result["frames"] == 6 and result["frame_size"] == "640x480"
     for name in ("640x480", "1920x1080"):
-        assert result["ms_per_frame"][name]["p50"] > 0
-    assert "| 1920x1080 |" in console.table(result)
+        for bpp in (32, 16):  # XRGB8888 and vc4's RGB565
+            assert result["ms_per_frame"][f"{name}, {bpp} bpp"]["p50"] > 0
+    assert "| 1920x1080, 16 bpp |" in console.table(result)

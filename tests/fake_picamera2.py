@@ -33,6 +33,11 @@ each method copied from picamera2.py in behaviour and message:
 - YUV420 arrays have rows padded to the stride (request.py `make_array`),
   and libcamera may adjust a requested size, which picamera2 writes back into
   the configuration (`configure_`).
+- libcamera adjusts a format it cannot give, and picamera2 writes the
+  granted one back (`_update_stream_config`): `grant_formats` plays a camera
+  without an ISP (libcamera's Virtual camera grants NV12 only: virtual.cpp
+  `validate`). Arrays have picamera2's shapes for each format (request.py
+  `_make_array_shared`): NV12 as (h * 3 / 2, w), XBGR8888 as R, G, B, X.
 - `camera_controls` lists AfMode and LensPosition only for cameras with a
   focus motor (imx708, Camera Module 3); picamera2 never sets AfMode itself.
 """
@@ -66,6 +71,19 @@ BASE_CONTROLS = {
 }
 FOCUS_CONTROLS = {"AfMode": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0), "AfTrigger": (0, 1, 0)}
 CONTROLS = {"imx708": {**BASE_CONTROLS, **FOCUS_CONTROLS}, "imx219": dict(BASE_CONTROLS)}
+
+
+def nv12(image: np.ndarray) -> np.ndarray:
+    """A B, G, R image as NV12 in picamera2's shape: the Y rows, then the
+    interleaved U, V rows, (h * 3 / 2, w)."""
+    height, width = image.shape[:2]
+    i420 = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+    quarter = height * width // 4
+    chroma = i420[height:].reshape(-1)
+    u = chroma[:quarter].reshape(height // 2, width // 2)
+    v = chroma[quarter:].reshape(height // 2, width // 2)
+    uv = np.stack([u, v], axis=-1).reshape(height // 2, width)
+    return np.vstack([i420[:height], uv])
 
 
 def real_modules(monkeypatch) -> types.ModuleType:
@@ -188,6 +206,7 @@ class FakePicamera2:
     cameras: list[dict] = [{"Model": "imx708", "Num": 0}]
     fail_open: Exception | None = None
     adjust_lores: tuple[int, int] | None = None  # the size libcamera grants instead
+    grant_formats: tuple[str, ...] | None = None  # the formats libcamera grants (None: any)
     frame_interval_s = 0.004  # a fast sensor: the tests are not about its rate
     start_stalled = False  # new cameras deliver nothing until `stalled` is cleared
 
@@ -257,9 +276,15 @@ class FakePicamera2:
         if "lores" in config and FakePicamera2.adjust_lores is not None:
             config["lores"]["size"] = FakePicamera2.adjust_lores
         for name in ("main", "lores"):
+            granted = FakePicamera2.grant_formats
+            if name in config and granted and config[name]["format"] not in granted:
+                config[name]["format"] = granted[0]
             if name in config:
                 width = config[name]["size"][0]
-                bytes_per_pixel = 3 if config[name]["format"] == "RGB888" else 1
+                fmt = config[name]["format"]
+                bytes_per_pixel = {"RGB888": 3, "BGR888": 3, "XBGR8888": 4, "XRGB8888": 4}.get(
+                    fmt, 1
+                )
                 stride = -(-width * bytes_per_pixel // STRIDE_ALIGN) * STRIDE_ALIGN
                 config[name]["stride"] = stride
         self.camera_config = config
@@ -347,8 +372,12 @@ class FakePicamera2:
         main = self.camera_config["main"]
         width, height = main["size"]
         image = cv2.resize(frame, (width, height))
-        if main["format"] in ("XBGR8888", "XRGB8888"):
+        if main["format"] == "XRGB8888":  # B, G, R, X
             image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        elif main["format"] == "XBGR8888":  # R, G, B, X
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+        elif main["format"] == "NV12":
+            image = nv12(image)
         arrays = {"main": image}
         if "lores" in self.camera_config:
             lw, lh = self.camera_config["lores"]["size"]
@@ -536,6 +565,7 @@ def install(monkeypatch, screens: fake_kms.Screens | None = None) -> type[FakePi
     FakePicamera2.cameras = [{"Model": "imx708", "Num": 0}]
     FakePicamera2.fail_open = None
     FakePicamera2.adjust_lores = None
+    FakePicamera2.grant_formats = None
     FakePicamera2.start_stalled = False
     return FakePicamera2
 

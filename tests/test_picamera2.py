@@ -169,6 +169,68 @@ def test_lores_gray_is_sliced_by_the_configured_size_not_the_stride(fake_picamer
     assert not (gray[:, -1] == 255).all()  # image, not the padding the fake fills with 255
 
 
+def patterned(height: int = 48, width: int = 64) -> np.ndarray:
+    """A B, G, R picture whose colours differ across it (smooth, so 4:2:0
+    chroma keeps them)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.dstack([x * 255 // width, y * 255 // height, 255 - x * 255 // width]).astype(np.uint8)
+
+
+def test_every_format_picamera2_can_give_becomes_the_same_bgr_picture():
+    import cv2
+    from fake_picamera2 import nv12
+
+    image = patterned()
+    h, w = image.shape[:2]
+    stride = 80  # rows padded, as an ISP aligns them
+    i420 = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).reshape(-1)
+    padded = np.zeros(h * stride * 3 // 2, np.uint8)  # Y rows, then U and V at half the stride
+    padded[: h * stride].reshape(h, stride)[:, :w] = i420[: h * w].reshape(h, w)
+    quarter, half = h * w // 4, (h // 2) * (stride // 2)
+    for plane in (0, 1):
+        rows = padded[h * stride + plane * half : h * stride + (plane + 1) * half]
+        rows.reshape(h // 2, stride // 2)[:, : w // 2] = i420[
+            h * w + plane * quarter : h * w + (plane + 1) * quarter
+        ].reshape(h // 2, w // 2)
+    yuyv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_YUY2)  # (h, w, 2)
+    arrays = {  # each in the shape request.py `_make_array_shared` gives
+        "RGB888": image,
+        "BGR888": image[:, :, ::-1],
+        "XRGB8888": cv2.cvtColor(image, cv2.COLOR_BGR2BGRA),
+        "XBGR8888": cv2.cvtColor(image, cv2.COLOR_BGR2RGBA),
+        "NV12": nv12(image),
+        "YUV420": padded.reshape(h * 3 // 2, stride),
+        "YUYV": np.concatenate([yuyv, np.zeros((h, 8, 2), np.uint8)], axis=1),
+    }
+    for fmt, array in arrays.items():
+        bgr = picamera2_source.to_bgr(array, {"format": fmt, "size": (w, h)})
+        assert bgr.shape == image.shape, fmt
+        # exact for the RGB layouts; YUV's rounding and 4:2:0 chroma stay within a few levels
+        error = np.abs(bgr.astype(int) - image).mean()
+        assert error < (0.01 if "8888" in fmt or "888" in fmt else 6), (fmt, error)
+
+
+def test_a_camera_without_an_isp_gives_nv12_and_the_frames_are_still_bgr(fake_picamera2):
+    """libcamera's Virtual camera (and others without an ISP) grant NV12 for
+    the RGB888 asked: the picture read is the same as from a Pi camera."""
+    with make_source(SourceConfig(name="picamera2", lores_width=320)) as source:
+        reference, _, _ = source.read()
+    fake_picamera2.grant_formats = ("NV12",)
+    with make_source(SourceConfig(name="picamera2", lores_width=320)) as source:
+        image, _, gray = source.read()
+        camera = fake_picamera2.instances[-1]
+    assert camera.config["main"]["format"] == "NV12" and camera.config["lores"]["format"] == "NV12"
+    assert image.shape == reference.shape == (480, 640, 3)
+    assert np.abs(image.astype(int) - reference).mean() < 6  # the same first frame
+    assert gray.shape == (240, 320)
+
+
+def test_a_format_the_source_cannot_convert_is_one_line_at_open(fake_picamera2, quick):
+    fake_picamera2.grant_formats = ("SBGGR10",)  # a raw Bayer stream
+    with pytest.raises(SourceError, match="delivers SBGGR10, which this source does not convert"):
+        make_source(SourceConfig(name="picamera2")).open()
+
+
 def test_a_dead_frame_thread_is_a_loss_not_a_hang(fake_picamera2, quick):
     source = make_source(SourceConfig(name="picamera2")).open()
     camera = fake_picamera2.instances[0]

@@ -39,6 +39,9 @@ import os
 import threading
 import time
 
+import cv2
+import numpy as np
+
 from edge.screen import preview_device, preview_window
 from edge.sources.base import Capture, Source, SourceError, SourceFailed, SourceLost
 
@@ -123,6 +126,58 @@ def sensor_time(metadata: dict) -> float | None:
         return None
     t = (ns - 1000 * (metadata.get("ExposureTime") or 0)) / 1e9
     return t if abs(time.monotonic() - t) < 5.0 else None
+
+
+# Each format's array as picamera2 makes it (request.py `_make_array_shared`:
+# the byte orders its manual gives, YUV with the chroma rows below the luma)
+# and how OpenCV turns it into B, G, R. A Pi camera's ISP gives the RGB888
+# asked for; a camera without one gets what libcamera adjusts the request to,
+# which picamera2 writes back into the configuration (`_update_stream_config`):
+# YUYV or MJPEG from a USB camera (the uvcvideo pipeline), NV12 from
+# libcamera's Virtual camera (virtual.cpp `validate`).
+TO_BGR = {
+    "RGB888": None,  # B, G, R in memory: OpenCV's order already
+    "BGR888": cv2.COLOR_RGB2BGR,
+    "XRGB8888": cv2.COLOR_BGRA2BGR,
+    "XBGR8888": cv2.COLOR_RGBA2BGR,
+    "NV12": cv2.COLOR_YUV2BGR_NV12,
+    "NV21": cv2.COLOR_YUV2BGR_NV21,
+    "YUV420": cv2.COLOR_YUV2BGR_I420,
+    "YUYV": cv2.COLOR_YUV2BGR_YUYV,
+    "MJPEG": cv2.COLOR_RGB2BGR,  # picamera2 decodes it with PIL: R, G, B
+}
+# Formats whose first `height` rows are the gray (Y) image: the lores stream's.
+PLANAR_YUV = ("YUV420", "YVU420", "NV12", "NV21")
+
+
+def to_bgr(array: np.ndarray, stream: dict) -> np.ndarray:
+    """A main-stream array from picamera2 as an OpenCV B, G, R image.
+
+    `stream` is the request's configuration of that stream (format, size,
+    stride), which holds what libcamera granted, not what was asked.
+    """
+    fmt = stream["format"]
+    if fmt not in TO_BGR:
+        raise SourceError(
+            f"the camera delivers {fmt}, which this source does not convert; "
+            f"it converts {', '.join(TO_BGR)}"
+        )
+    width, height = stream["size"]
+    if fmt == "YUV420" and array.shape[1] != width:
+        # Rows padded to the stride: Y rows, then U and V at half the stride.
+        stride, flat = array.shape[1], array.reshape(-1)
+        y = flat[: height * stride].reshape(height, stride)[:, :width]
+        half = (height // 2) * (stride // 2)
+        u = flat[height * stride : height * stride + half].reshape(height // 2, stride // 2)
+        v = flat[height * stride + half : height * stride + 2 * half].reshape(
+            height // 2, stride // 2
+        )
+        planes = [y.ravel(), u[:, : width // 2].ravel(), v[:, : width // 2].ravel()]
+        array = np.concatenate(planes).reshape(height * 3 // 2, width)
+    elif fmt == "YUYV":
+        array = array[:, :width]  # (height, stride // 2, 2): padding sliced off
+    code = TO_BGR[fmt]
+    return array if code is None else cv2.cvtColor(array, code)
 
 
 def describe_open_failure(exc: BaseException) -> str:
@@ -261,6 +316,12 @@ class Picamera2Source(Source):
             # RGB888 is B, G, R in memory: the order OpenCV expects.
             config = camera.create_preview_configuration(**streams, controls=controls)
             camera.configure(config)
+            granted = camera.camera_config["main"]["format"]  # picamera2 writes back libcamera's
+            if granted not in TO_BGR:
+                raise SourceError(
+                    f"it delivers {granted}, which this source does not convert "
+                    f"(it converts {', '.join(TO_BGR)})"
+                )
             if self.drm_preview:  # the preview starts before the camera
                 self._start_preview(camera, picamera2_module)
             camera.start()
@@ -314,12 +375,14 @@ class Picamera2Source(Source):
         except Exception as exc:
             raise SourceLost(f"picamera2 stopped delivering frames: {exc}") from None
         try:
+            config = getattr(request, "config", None) or {}
             image = request.make_array("main")
+            if "main" in config:
+                image = to_bgr(image, config["main"])
             gray = None
-            if self.lores is not None:
+            if self.lores is not None and config.get("lores", {}).get("format") in PLANAR_YUV:
                 # YUV420 rows are padded to the stride, and libcamera may adjust
                 # the size asked for: slice with what the camera was configured to.
-                config = getattr(request, "config", None) or {}
                 width, height = (config.get("lores") or {}).get("size", self.lores)
                 gray = request.make_array("lores")[:height, :width]  # the Y plane
             metadata = request.get_metadata()

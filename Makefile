@@ -118,9 +118,11 @@ figure: $(VENV)/.edge-installed
 arm64-check:
 	scripts/arm64-check.sh
 
-# A Raspberry Pi in a box: Debian Bookworm booted in QEMU with systemd, a V4L2
-# camera and a screen; install.sh as a user runs it, then boot, sandbox, hang,
-# unplug, power cut and desktop (scripts/pi_vm_check.py). The release check of
+# A Raspberry Pi in a box: Debian Trixie (PI_VM_ARGS=--suite bookworm for the
+# previous release) booted in QEMU with systemd, a V4L2 camera, a screen and
+# libcamera's Virtual camera; install.sh as a user runs it, then boot, screen,
+# sandbox, hang, unplug, power cut, desktop and the real picamera2
+# (scripts/pi_vm_check.py). The release check of
 # the service; needs root the first time (debootstrap), and
 # apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client.
 pi-vm-check: $(VENV)/.edge-installed

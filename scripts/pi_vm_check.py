@@ -3,18 +3,27 @@
 
 Every service test in `make test` runs against stand-ins (a fake
 NOTIFY_SOCKET, /proc, camera). This boots a whole machine instead: Debian
-Bookworm (Raspberry Pi OS is Bookworm plus Raspberry Pi's packages) with its
-own kernel, systemd as PID 1, journald, udev, a V4L2 camera (v4l2loopback fed
-the demo clip) and a DRM screen (QEMU's std VGA), installs the checkout as the
-README tells a Pi user (`sudo edge/systemd/install.sh`), and then does to it
-what a year on a shelf does:
+Trixie (Raspberry Pi OS today is Trixie plus Raspberry Pi's packages;
+`--suite bookworm` for the previous release) with its own kernel, systemd as
+PID 1, journald, udev, a V4L2 camera (v4l2loopback fed the demo clip), a DRM
+screen (QEMU's std VGA) and, on Trixie, libcamera's Virtual camera under the
+real picamera2, installs the checkout as the README tells a Pi user
+(`sudo edge/systemd/install.sh`), and then does to it what a year on a shelf
+does:
 
     boot      power on: the service is active and events flow
+    screen    QEMU's own screendump shows the annotated frames on the console
     sandbox   systemd-analyze security <= 2.0; camera and state reached inside it
     hang      the main process frozen: the watchdog restarts it
     unplug    the camera gone for 30 s and back: waited for, no restart
     powercut  QEMU killed mid-recording: it comes back by itself, nothing lost
     desktop   a compositor started before and after the service keeps the screen
+    picamera2 (Trixie) the service on picamera2 0.3.38 over Debian's libcamera
+              Virtual camera: frames, every buffer back, restart and stop
+
+Deadlines that depend on the guest's speed (QEMU's TCG runs the service at
+0.5-2 frames a second, KVM at tens) are scaled by the frame rate the guest
+itself measured before the scenario, and each line says so.
 
 Each prints `pi-vm-check: <name>: passed|FAILED (<figures>)`, then
 `pi-vm-check: passed` when all pass (exit 0), else exit 1. A missing tool, no
@@ -27,7 +36,8 @@ cached under build/pi-vm; a second run reuses them. Building the image needs
 root (debootstrap, chroot). KVM is used where it works, else QEMU's TCG
 (a nested VM's KVM often aborts QEMU: it is probed first).
 
-    sudo python3 scripts/pi_vm_check.py            # make pi-vm-check
+    sudo python3 scripts/pi_vm_check.py            # make pi-vm-check (Trixie)
+    sudo python3 scripts/pi_vm_check.py --suite bookworm
     python3 scripts/pi_vm_check.py --only boot,hang
     python3 scripts/pi_vm_check.py --keep          # leave the guest running after
 
@@ -53,9 +63,16 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("PI_VM_BUILD", ROOT / "build" / "pi-vm"))
+BUILD_BASE = Path(os.environ.get("PI_VM_BUILD", ROOT / "build" / "pi-vm"))
 GUEST_FILES = Path(__file__).resolve().parent / "pi_vm"
-SUITE = "bookworm"
+# The Raspberry Pi OS releases, by the Debian they are built on: its Python,
+# its glibc (the newest manylinux tag its wheels may have), the tested set.
+SUITES = {
+    "trixie": {"python": "3.13", "glibc": 41, "constraints": "pi-trixie.txt"},
+    "bookworm": {"python": "3.11", "glibc": 36, "constraints": "pi-bookworm.txt"},
+}
+SUITE = "trixie"
+BUILD = BUILD_BASE / SUITE
 MIRROR = os.environ.get("PI_VM_MIRROR", "http://deb.debian.org/debian")
 DEMO_CLIP = ROOT / "assets" / "demo" / "faces.mp4"
 # What a Raspberry Pi OS Lite image has that the service relies on (systemd,
@@ -69,6 +86,26 @@ PACKAGES = [
     *("iproute2", "procps", "psmisc", "libxcb1", "libegl1", "libgles2", "libgl1", "libglib2.0-0"),
     *("ffmpeg", "v4l2loopback-dkms", "linux-headers-amd64", "weston", "seatd", "kbd"),
 ]
+# Trixie's libcamera (0.4) has the Virtual pipeline handler and Python
+# bindings; picamera2 0.3.38 comes from PyPI (Debian has no python3-picamera2),
+# its PiDNG and python-prctl built from source (gcc, headers, libcap).
+LIBCAMERA_PACKAGES = ["python3-libcamera", "libcamera-ipa", "libcamera-tools"]
+LIBCAMERA_PACKAGES += ["gcc", "python3-dev", "libcap-dev"]
+PICAMERA2 = "picamera2==0.3.38"
+# The Virtual camera's frames: the demo clip's, as {n}.jpg (virtual.yaml's `frames`).
+VIRTUAL_FRAMES = "/opt/pi-vm/frames"
+VIRTUAL_YAML = "/usr/share/libcamera/pipeline/virtual/virtual.yaml"
+
+
+def use_suite(name: str) -> None:
+    """The Debian release the guest runs (module settings the steps read)."""
+    global SUITE, BUILD, PACKAGES
+    SUITE, BUILD = name, BUILD_BASE / name
+    base = [p for p in PACKAGES if p not in LIBCAMERA_PACKAGES]
+    PACKAGES = base + (LIBCAMERA_PACKAGES if name == "trixie" else [])
+
+
+use_suite(SUITE)
 IMAGE_SIZE = "8G"
 SERVICE = "emotion-edge"
 STATE = f"/var/lib/{SERVICE}"
@@ -118,8 +155,9 @@ def run(cmd: list[str], log: Path | None = None, **kwargs) -> subprocess.Complet
 def image_key() -> str:
     """What the cached image was built from: rebuilt when any of it changes."""
     digest = hashlib.sha256()
-    digest.update(" ".join([SUITE, MIRROR, IMAGE_SIZE, *PACKAGES]).encode())
-    for path in [DEMO_CLIP, *sorted(GUEST_FILES.iterdir()), Path(__file__)]:
+    digest.update(" ".join([SUITE, MIRROR, IMAGE_SIZE, PICAMERA2, *PACKAGES]).encode())
+    guest_files = sorted(p for p in GUEST_FILES.iterdir() if p.is_file())
+    for path in [DEMO_CLIP, *guest_files, Path(__file__)]:
         if path.name == Path(__file__).name:
             # the recipe (configure_root) is part of the key; the scenarios are not
             text = path.read_text()
@@ -138,7 +176,7 @@ def check_tools() -> None:
 
 
 def build_image() -> tuple[dict[str, Path], bool]:
-    """The cached Bookworm disk, kernel and initrd, and whether they were
+    """The cached disk, kernel and initrd of the suite, and whether they were
     built now (when missing or stale)."""
     BUILD.mkdir(parents=True, exist_ok=True)
     files = {name: BUILD / name for name in ("base.img", "vmlinuz", "initrd.img", "key")}
@@ -149,8 +187,8 @@ def build_image() -> tuple[dict[str, Path], bool]:
         return files, False
     if os.geteuid() != 0:
         raise CheckError(
-            "building the Bookworm image needs root (debootstrap, chroot): "
-            "run sudo make pi-vm-check (later runs reuse build/pi-vm/base.img)"
+            f"building the {SUITE} image needs root (debootstrap, chroot): "
+            f"run sudo make pi-vm-check (later runs reuse {BUILD}/base.img)"
         )
     free_gb = shutil.disk_usage(BUILD).free / 1e9
     if free_gb < 10:
@@ -214,6 +252,54 @@ def configure_root(rootfs: Path, public_key: str, log: Path) -> None:
         "mkdir -p /var/log/journal"
     )
     run(["chroot", str(rootfs), "sh", "-c", commands], log)
+    if SUITE == "trixie":
+        install_picamera2(rootfs, log)
+
+
+def install_picamera2(rootfs: Path, log: Path) -> None:
+    """picamera2 where Raspberry Pi OS's python3-picamera2 puts it (the
+    system's site-packages, seen by the service's --system-site-packages
+    venv), the two stand-ins its import and `Picamera2()` need on a Virtual
+    camera (scripts/pi_vm/pykms.py, virtual_camera.py: each says why), the
+    demo clip's frames for the Virtual camera, and the dma-heap a Pi's
+    picamera2 allocates from (dma_heap.py looks for `linux,cma`; this kernel
+    has the system heap: a udev link, in group video as on a Pi)."""
+    resolv = rootfs / "etc/resolv.conf"
+    qemu_resolv = resolv.read_text()
+    shutil.copy("/etc/resolv.conf", resolv)  # the host's, for pip during the build
+    host_ca = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+    env = ["env"]
+    if host_ca.is_file():
+        shutil.copy(host_ca, rootfs / "etc/ssl/host-ca.crt")
+        env += ["PIP_CERT=/etc/ssl/host-ca.crt"]
+    try:
+        run(["chroot", str(rootfs), *env, "python3", "-m", "pip", "install", "--quiet",
+             "--break-system-packages", "--no-warn-script-location", PICAMERA2], log)  # fmt: skip
+    finally:
+        resolv.write_text(qemu_resolv)
+    site = rootfs / f"usr/local/lib/python{SUITES[SUITE]['python']}/dist-packages"
+    site.mkdir(parents=True, exist_ok=True)
+    for name in ("pykms.py", "virtual_camera.py"):
+        shutil.copy(GUEST_FILES / name, site / name)
+    (site / "virtual_camera.pth").write_text("import virtual_camera\n")
+    frames = rootfs / VIRTUAL_FRAMES.lstrip("/")
+    frames.mkdir(parents=True, exist_ok=True)
+    import cv2  # the host's (make pi-vm-check runs in the project's venv)
+
+    cap, index = cv2.VideoCapture(str(DEMO_CLIP)), 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(str(frames / f"{index}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        index += 1
+    cap.release()
+    rules = rootfs / "etc/udev/rules.d"
+    rules.mkdir(parents=True, exist_ok=True)
+    (rules / "70-pi-vm-dma-heap.rules").write_text(
+        'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660"\n'
+        'SUBSYSTEM=="dma_heap", KERNEL=="system", SYMLINK+="dma_heap/linux,cma"\n'
+    )
 
 
 # --- the guest ----------------------------------------------------------------
@@ -258,6 +344,7 @@ class Guest:
         self.port = 0
         self.powered_at = 0.0
         self.boots = 0
+        self.monitor_path = log.with_name("monitor.sock")
 
     def power_on(self, timeout: float = 300) -> float:
         """Boots from the disk; seconds until SSH answers."""
@@ -274,7 +361,8 @@ class Guest:
                "-drive", f"file={self.disk},if=virtio,format=qcow2",
                "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
                "-device", "virtio-net-pci,netdev=net0", "-vga", "std", "-display", "none",
-               "-serial", f"file:{console}", "-monitor", "none"]  # fmt: skip
+               "-serial", f"file:{console}",
+               "-monitor", f"unix:{self.monitor_path},server,nowait"]  # fmt: skip
         with self.log.open("a") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         self.powered_at = time.monotonic()
@@ -286,6 +374,26 @@ class Guest:
             if time.monotonic() - self.powered_at > timeout:
                 raise CheckError(f"the guest did not boot within {timeout:.0f} s: see {console}")
             time.sleep(1)
+
+    def screendump(self, path: Path, timeout: float = 30) -> None:
+        """What the guest's screen shows, as QEMU's display has it (PPM)."""
+        path.unlink(missing_ok=True)
+        with socket.socket(socket.AF_UNIX) as monitor:
+            monitor.settimeout(timeout)
+            monitor.connect(str(self.monitor_path))
+            monitor.sendall(f"screendump {path}\n".encode())
+            # the monitor prompts once on connecting and again when the command is done
+            seen = b""
+            try:
+                while seen.count(b"(qemu)") < 2:
+                    chunk = monitor.recv(4096)
+                    if not chunk:
+                        break
+                    seen += chunk
+            except TimeoutError:
+                pass
+        if not (path.exists() and path.stat().st_size > 0):
+            raise Failed(f"QEMU wrote no screendump: {seen.decode(errors='replace')[-200:]}")
 
     def ssh(
         self, script: str, timeout: float = 120, check: bool = True, stdin: bytes | None = None
@@ -416,6 +524,56 @@ def wait_for(what: str, test, timeout: float, every: float = 1.0):
         time.sleep(every)
 
 
+# The guest's frame rate the fixed deadlines below were set at (TCG on a
+# 2-core host): a slower guest stretches them by REFERENCE_FPS / its own rate.
+REFERENCE_FPS = 1.0
+
+
+def guest_fps(guest: Guest, window: float = 20.0) -> float:
+    """Frames a second the service processed over the newest run's last
+    `window` seconds of stats snapshots (0 when it has processed none)."""
+    snaps = snapshots(guest)
+    if not snaps:
+        return 0.0
+    mine = [snap for snap in snaps if snap["run"] == snaps[-1]["run"]]
+    last = mine[-1]
+    first = next(snap for snap in mine if snap["elapsed_s"] >= last["elapsed_s"] - window)
+    span = last["elapsed_s"] - first["elapsed_s"]
+    return (last["frames_processed"] - first["frames_processed"]) / span if span > 0 else 0.0
+
+
+def stretch(fps: float) -> float:
+    """How many times a deadline set at REFERENCE_FPS is stretched for a guest
+    at `fps`: 1 at that rate or faster, at most 20 (a guest below 0.05 FPS is
+    broken, not slow)."""
+    return min(20.0, max(1.0, REFERENCE_FPS / max(fps, 1e-9)))
+
+
+def scaled(seconds: float, fps: float) -> str:
+    """How a scaled deadline reads in a scenario's line."""
+    factor = stretch(fps)
+    if factor == 1.0:
+        return f"{seconds:.0f} s"
+    return (
+        f"{seconds * factor:.0f} s ({seconds:.0f} s at {REFERENCE_FPS:g} FPS; guest {fps:.2f} FPS)"
+    )
+
+
+def journal_since(guest: Guest, since: float, unit: str = SERVICE) -> list[tuple[float, str]]:
+    """The unit's log lines after guest time `since`: (seconds after it, message)."""
+    text = guest.out(
+        f"journalctl -u {unit} -o short-unix --no-pager --since @{since:.3f} | tail -40"
+    )
+    lines = []
+    for line in text.splitlines():
+        stamp, _, rest = line.partition(" ")
+        try:
+            lines.append((float(stamp) - since, rest.split(": ", 1)[-1]))
+        except ValueError:
+            continue
+    return lines
+
+
 # --- scenarios -------------------------------------------------------------------
 
 
@@ -535,7 +693,10 @@ def scenario_hang(guest: Guest) -> str:
 
 
 def scenario_unplug(guest: Guest) -> str:
-    """The camera gone for 30 s and back: waited for, no watchdog restart."""
+    """The camera gone for 30 s and back: waited for, no watchdog restart;
+    frames again within 5 s of its return at REFERENCE_FPS, scaled."""
+    fps = guest_fps(guest)
+    deadline = 5.0 * stretch(fps)
     before = service(guest)
     guest.ssh("systemctl stop pi-camera")
     # v4l2loopback goes only once the service has let go of the device
@@ -550,23 +711,33 @@ def scenario_unplug(guest: Guest) -> str:
     present = guest.out("ls /dev/video* 2>/dev/null || true")
     # the device is back once the feeder's modprobe (ExecStartPre) has run
     returned = float(guest.out("systemctl start pi-camera && date +%s.%N"))
-    back = wait_for("frames after the camera returned", lambda: frames_after(guest, returned), 60)
+    back = wait_for(
+        "frames after the camera returned",
+        lambda: frames_after(guest, returned),
+        60 * stretch(fps),
+    )
     reopened = guest.out(
         f"journalctl -u {SERVICE} -o short-unix --no-pager -g 'is back after' | tail -1"
     )
     reopened_s = float(reopened.split()[0]) - returned if reopened else float("nan")
+    # Where the time between the return and the first frame went, for the log.
+    feeder = journal_since(guest, returned, "pi-camera")
+    with guest.log.open("a") as log:
+        log.write(f"unplug: after the return at {returned:.3f}\n")
+        for after_s, message in journal_since(guest, returned) + feeder:
+            log.write(f"  +{after_s:6.1f} s {message}\n")
     after = service(guest)
     figures = (
         f"status '{during['StatusText']}', restarts {before['NRestarts']}->{after['NRestarts']}, "
         f"camera reopened {reopened_s:.1f} s and frames {back - returned:.1f} s after its "
-        f"return (gone {returned - gone:.0f} s)"
+        f"return (gone {returned - gone:.0f} s; deadline {scaled(5.0, fps)})"
     )
     if (
         present
         or "waiting" not in during["StatusText"]
         or after["NRestarts"] != before["NRestarts"]
         or after["MainPID"] != before["MainPID"]
-        or back - returned > 5.0
+        or back - returned > deadline
     ):
         raise Failed(figures)
     return figures
@@ -605,9 +776,15 @@ def scenario_powercut(guest: Guest) -> str:
     guest.ssh(
         f"sed -i 's/^record = .*/record = \"rec.mkv\"/' {CONFIG} && systemctl restart {SERVICE}"
     )
+    # A minute of frames at the guest's own rate (30 to 300), given three times as long.
+    fps = guest_fps(guest)
+    wanted = max(30, min(300, round(60 * fps)))
     started = guest_clock(guest)
     wait_for(
-        "300 frames recorded", lambda: frames_since(guest, started) >= 300, timeout=600, every=2
+        f"{wanted} frames recorded (a minute at the guest's {fps:.2f} FPS)",
+        lambda: frames_since(guest, started) >= wanted,
+        timeout=max(180.0, 3 * wanted / max(fps, 0.05)),
+        every=2,
     )
     written = frames_since(guest, started)  # at most a second's frames before the cut
     guest.cut()
@@ -628,7 +805,8 @@ def scenario_powercut(guest: Guest) -> str:
     # the line being written when the power went may be torn; no other
     torn = [i for i, r in enumerate(records[:restart]) if r is None]
     figures = (
-        f"recording decodes {kept} of ~{written} frames ({kept / max(written, 1):.0%}), "
+        f"guest {fps:.2f} FPS; recording decodes {kept} of ~{written} frames "
+        f"({kept / max(written, 1):.0%}), "
         f"{len(torn)} torn of {restart} event lines before the cut, "
         f"new run's start line {'appended' if starts else 'MISSING'}; "
         f"rec.mp4 refused: {refusal.split(': ', 1)[-1][:90]}"
@@ -690,24 +868,172 @@ def scenario_desktop(guest: Guest) -> str:
     return f"weston started before and after the service kept the screen; the service: {said}"
 
 
+# Run in the guest by the service's own Python: the screen's picture against
+# the newest annotated frames the service recorded, placed as the console sink
+# places them (edge.sinks.console.placement).
+SCREEN_COMPARE = """
+import collections, glob, json, os, statistics, sys
+import cv2, numpy as np
+from edge.sinks.console import placement
+screen = cv2.imread(sys.argv[1])
+newest = max(glob.glob(sys.argv[2]), key=os.path.getmtime)
+cap, frames = cv2.VideoCapture(newest), collections.deque(maxlen=300)
+while True:
+    ok, frame = cap.read()
+    if not ok:
+        break
+    frames.append(frame)
+h, w = frames[-1].shape[:2]
+x, y, pw, ph = placement((w, h), (screen.shape[1], screen.shape[0]), True)
+region = screen[y : y + ph, x : x + pw].astype(np.int16)
+diffs = [float(np.abs(cv2.resize(f, (pw, ph)).astype(np.int16) - region).mean()) for f in frames]
+outside = np.ones(screen.shape[:2], bool)
+outside[y : y + ph, x : x + pw] = False
+print(json.dumps({"screen": [screen.shape[1], screen.shape[0]], "place": [x, y, pw, ph],
+                  "best": min(diffs), "median": statistics.median(diffs), "frames": len(diffs),
+                  "spread": float(region.std()),
+                  "bars": float(screen[outside].mean()) if outside.any() else 0.0}))
+"""
+# The mean difference, in levels of 255, under which the screen shows a
+# recorded frame (the recording's compression and the screen's scaling stay
+# well under it; another frame of the clip, or a blank screen, is far over).
+SCREEN_MATCH = 12.0
+
+
+def scenario_screen(guest: Guest) -> str:
+    """QEMU's screendump of the guest's display shows the annotated frames the
+    service records (the console sink on a webcam), placed to fill the screen."""
+    shot = BUILD / "screen.ppm"
+    guest.screendump(shot)
+    fps = guest_fps(guest)
+    time.sleep(10 * stretch(fps))  # the recorder has written the frame on the screen by then
+    guest.ssh("cat > /tmp/pi-vm-screen.ppm", stdin=shot.read_bytes())
+    text = guest.out(
+        f"/opt/{SERVICE}/venv/bin/python -c {shlex.quote(SCREEN_COMPARE)} "
+        f"/tmp/pi-vm-screen.ppm '{STATE}/rec*.mkv'",
+        timeout=300,
+    )
+    seen = json.loads(text.splitlines()[-1])
+    figures = (
+        f"screen {seen['screen'][0]}x{seen['screen'][1]}, picture at {seen['place']}: "
+        f"{seen['best']:.1f} levels from the closest of the last {seen['frames']} recorded "
+        f"frames (median {seen['median']:.1f}), bars {seen['bars']:.1f}; screendump {shot}"
+    )
+    if seen["best"] > SCREEN_MATCH or seen["spread"] < 10 or seen["bars"] > 2:
+        raise Failed(figures)
+    return figures
+
+
+def virtual_yaml(width: int = 640, height: int = 480) -> str:
+    """libcamera's Virtual camera (src/libcamera/pipeline/virtual/README.md):
+    the demo clip's frames at the service's main and lores sizes (it grants
+    only listed sizes, in NV12)."""
+    return (
+        '"Virtual0":\n'
+        "  supported_formats:\n"
+        f"  - width: {width}\n    height: {height}\n    frame_rates: [30]\n"
+        f"  - width: {width // 2}\n    height: {height // 2}\n    frame_rates: [30]\n"
+        f'  frames:\n    path: "{VIRTUAL_FRAMES}/"\n'
+        '  location: "CameraLocationFront"\n'
+        '  model: "pi-vm virtual camera"\n'
+    )
+
+
+def set_source(guest: Guest, name: str) -> None:
+    """The [source] name in the service's config, then a restart."""
+    guest.ssh(
+        f"sed -i '/^\\[source\\]/,/^\\[/ s/^name = .*/name = \"{name}\"/' {CONFIG} && "
+        f"grep -q '^name = \"{name}\"' {CONFIG} && systemctl restart {SERVICE}"
+    )
+
+
+def scenario_picamera2(guest: Guest) -> str:
+    """The service on the real picamera2 0.3.38 over Debian's libcamera and its
+    Virtual camera: frames flow through picamera2's buffers (many times the
+    4 it has, so each went back), a restart reopens it, a stop releases it
+    (libcamera's own `cam` captures from it after)."""
+    fps = guest_fps(guest)
+    guest.ssh(f"mkdir -p {Path(VIRTUAL_YAML).parent} && cat > {VIRTUAL_YAML}",
+              stdin=virtual_yaml().encode())  # fmt: skip
+    try:
+        listed = guest.out("cam --list 2>&1 || true")
+        if "Virtual0" not in listed:
+            raise Failed(f"libcamera lists no Virtual camera: {listed[-160:]}")
+        started = guest_clock(guest)
+        set_source(guest, "picamera2")
+
+        def new_frames():
+            return frames_after(guest, started, new_run=True)
+
+        try:
+            wait_for("frames from picamera2", new_frames, 120 * stretch(fps), every=2)
+        except Failed:
+            said = [m for _, m in journal_since(guest, started)][-3:]
+            raise Failed(
+                f"no frames from picamera2 ({scaled(120, fps)}): {' / '.join(said)}"
+            ) from None
+        first = frames_after(guest, started, new_run=True) - started
+        wanted = 40  # ten times picamera2's 4 buffers: every request went back
+        wait_for(f"{wanted} frames from picamera2", lambda: frames_since(guest, started) >= wanted,
+                 timeout=60 + 3 * wanted / max(fps, 0.05), every=2)  # fmt: skip
+        said = " ".join(m for _, m in journal_since(guest, started))
+        if "picamera2" not in said:
+            raise Failed(f"the service did not say it runs on picamera2: {said[-200:]}")
+        restarted = guest_clock(guest)
+        guest.ssh(f"systemctl restart {SERVICE}")
+        again = wait_for(
+            "frames after a restart",
+            lambda: frames_after(guest, restarted, new_run=True),
+            120 * stretch(fps),
+            every=2,
+        )
+        stop = guest_clock(guest)
+        guest.ssh(f"systemctl stop {SERVICE}", timeout=120)
+        stop_s = guest_clock(guest) - stop
+        captured = guest.ssh("timeout 120 cam -c 1 --capture=3 2>&1", check=False, timeout=150)
+        if captured.returncode != 0:
+            tail = captured.stdout.decode(errors="replace").strip().splitlines()
+            raise Failed(f"the camera was not free after a stop: {tail[-1] if tail else ''}")
+        stuck = guest.out(
+            f"journalctl -u {SERVICE} --no-pager -o cat --since @{started:.3f} "
+            "-g 'did not close|Traceback' | wc -l"
+        )
+        figures = (
+            f"first frame {first:.0f} s after the switch, {frames_since(guest, started)} frames "
+            f"through 4 buffers, frames {again - restarted:.0f} s after a restart, stop "
+            f"{stop_s:.1f} s, then `cam` captured 3 frames; {stuck} stuck-close or traceback lines"
+        )
+        if stuck != "0":
+            raise Failed(figures)
+        return figures
+    finally:
+        guest.ssh(f"rm -f {VIRTUAL_YAML}", check=False)
+        set_source(guest, "camera")
+
+
 SCENARIOS = {
     "boot": scenario_boot,
+    "screen": scenario_screen,
     "sandbox": scenario_sandbox,
     "hang": scenario_hang,
     "unplug": scenario_unplug,
     "powercut": scenario_powercut,
     "desktop": scenario_desktop,
+    "picamera2": scenario_picamera2,
 }
+# Bookworm's libcamera (0.3) has no Virtual camera.
+ONLY_ON = {"picamera2": "trixie"}
 
 
 # --- the run -------------------------------------------------------------------
 
 
 def fetch_wheels(log: Path) -> None:
-    """The wheels install.sh needs for the guest (Bookworm's Python 3.11 on
-    x86_64, the tested constraints), downloaded once on the host."""
+    """The wheels install.sh needs for the guest (the suite's Python on
+    x86_64, its tested constraints), downloaded once on the host."""
     wheels = BUILD / "wheels"
-    constraints = ROOT / "constraints" / "pi-bookworm.txt"
+    suite = SUITES[SUITE]
+    constraints = ROOT / "constraints" / suite["constraints"]
     stamp = wheels / ".key"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     build = project["build-system"]["requires"]
@@ -716,14 +1042,16 @@ def fetch_wheels(log: Path) -> None:
     if stamp.exists() and stamp.read_text() == key:
         return
     say("downloading the wheels for the guest (once)")
-    # Bookworm's glibc is 2.36: every manylinux tag up to it (pip does not
-    # widen an explicit --platform itself)
-    platforms = [f"--platform=manylinux_2_{minor}_x86_64" for minor in range(17, 37)]
+    # every manylinux tag up to the suite's glibc (pip does not widen an
+    # explicit --platform itself)
+    platforms = [
+        f"--platform=manylinux_2_{minor}_x86_64" for minor in range(17, suite["glibc"] + 1)
+    ]
     platforms += ["--platform=manylinux2014_x86_64", "--platform=linux_x86_64"]
     wheels.mkdir(parents=True, exist_ok=True)
     run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels),
-         "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+         "--only-binary=:all:", "--python-version", suite["python"], "--implementation", "cp",
          *platforms,
          "--constraint", str(constraints), *wanted],
         log,
@@ -754,7 +1082,8 @@ def table(result: dict) -> str:
             )
             lines.append(
                 f"{kind.replace('_', ' ').capitalize()}: {run_['minutes']:.1f} min{built} "
-                f"({run_['accel']}, {run_['host']})."
+                f"(Debian {run_.get('suite', 'bookworm').capitalize()}, {run_['accel']}, "
+                f"{run_['host']})."
             )
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -776,15 +1105,21 @@ def summary(result: dict) -> str:
     )
 
 
+def results_name(suite: str | None = None) -> str:
+    """pi-vm-check.json for Bookworm (the first target, kept), -trixie for Trixie."""
+    suite = suite or SUITE
+    return "pi-vm-check.json" if suite == "bookworm" else f"pi-vm-check-{suite}.json"
+
+
 def write_result(out: Path, outcome: dict) -> None:
-    """pi-vm-check.json and .md in `out`: this run as `first_run` (it built
+    """The suite's results .json and .md in `out`: this run as `first_run` (it built
     the image) or `cached_run`, beside the other kind when it is from the
     same commit."""
     sys.path.insert(0, str(ROOT))
     from benchmarks.provenance import provenance
 
     made = provenance(DEMO_CLIP)
-    path = out / "pi-vm-check.json"
+    path = out / results_name()
     result = json.loads(path.read_text()) if path.exists() else {}
     if result.get("provenance", {}).get("git_commit") != made["git_commit"]:
         result = {}
@@ -792,7 +1127,7 @@ def write_result(out: Path, outcome: dict) -> None:
     result.update({"provenance": made, kind: outcome})
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    (out / "pi-vm-check.md").write_text(table(result))
+    path.with_suffix(".md").write_text(table(result))
     say(f"wrote {path}")
 
 
@@ -801,17 +1136,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenarios (default: all, in order)")
     parser.add_argument("--keep", action="store_true", help="leave the guest running at the end")
     parser.add_argument(
-        "--out", type=Path, default=BUILD, help="folder for pi-vm-check.json/.md (build/pi-vm)"
+        "--suite",
+        choices=list(SUITES),
+        default="trixie",
+        help="the Debian release under Raspberry Pi OS to boot (default: trixie, today's)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder for the results .json/.md (default: build/pi-vm/SUITE)"
     )
     args = parser.parse_args(argv)
+    use_suite(args.suite)
+    out = args.out or BUILD
     names = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         say(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
         return 2
+    wrong = [n for n in names if ONLY_ON.get(n, SUITE) != SUITE]
+    if args.only and wrong:
+        say(f"{', '.join(wrong)}: only on {', '.join(ONLY_ON[n] for n in wrong)}")
+        return 2
+    names = [n for n in names if n not in wrong]
     guest = None
     started = time.monotonic()
-    outcome: dict = {"scenarios": {}, "host": f"{os.cpu_count()} cores"}
+    outcome: dict = {"scenarios": {}, "host": f"{os.cpu_count()} cores", "suite": SUITE}
     try:
         check_tools()
         files, built = build_image()
@@ -852,7 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes = (time.monotonic() - started) / 60
         outcome.update(minutes=round(minutes, 1), passed=not failed)
         if args.only is None:
-            write_result(args.out, outcome)
+            write_result(out, outcome)
         if failed:
             say(f"FAILED: {', '.join(failed)} ({minutes:.1f} min; logs in {BUILD})")
             return 1

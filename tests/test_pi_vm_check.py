@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from scripts import pi_vm_check as check
@@ -69,13 +70,64 @@ def test_an_unknown_scenario_is_one_line():
     assert check.main(["--only", "boot,reboot"]) == 2
 
 
-def test_the_tables_come_from_the_results_file():
-    result = json.loads((ROOT / "benchmarks/results/dev-2core/pi-vm-check.json").read_text())
-    table = check.table(result)
-    runs = [run for run in ("first_run", "cached_run") if run in result]
-    assert runs, "no run in the results file"
-    for run in runs:  # a run from an empty build/pi-vm, a cached one, or both
-        for name in (*check.SCENARIOS, "install"):
-            assert name in result[run]["scenarios"]
-            assert f"| {run.replace('_', ' ')} | {name} |" in table
-    assert "min" in check.summary(result)
+def test_the_tables_come_from_the_results_files():
+    files = sorted((ROOT / "benchmarks/results/dev-2core").glob("pi-vm-check*.json"))
+    assert files, "no pi-vm-check results file"
+    for path in files:
+        result = json.loads(path.read_text())
+        table = check.table(result)
+        runs = [run for run in ("first_run", "cached_run") if run in result]
+        assert runs, f"no run in {path.name}"
+        for run in runs:  # a run from an empty build/pi-vm, a cached one, or both
+            recorded = result[run]["scenarios"]
+            assert {"install", "boot", "sandbox", "hang", "unplug", "powercut"} <= set(recorded)
+            for name in recorded:
+                assert f"| {run.replace('_', ' ')} | {name} |" in table
+        assert "min" in check.summary(result)
+
+
+def test_deadlines_stretch_with_the_guests_own_frame_rate():
+    snaps = [start("a", "2027-01-15T08:00:00+00:00")]
+    snaps += [snap("a", float(t), 10 + t // 4) for t in range(0, 41)]  # 0.25 FPS
+    fps = check.guest_fps(FakeGuest(snaps))
+    assert fps == pytest.approx(0.25, abs=0.01)
+    assert check.stretch(fps) == pytest.approx(4.0, rel=0.05)  # 5 s becomes 20 s
+    assert "guest 0.25 FPS" in check.scaled(5, fps)
+    assert check.stretch(30.0) == 1.0 and check.scaled(5, 30.0) == "5 s"  # never shortened
+    assert check.stretch(0.0) == 20.0  # a stopped guest is a failure, not a slow pass
+    assert check.guest_fps(FakeGuest([])) == 0.0
+
+
+def test_picamera2_runs_only_where_libcamera_has_a_virtual_camera():
+    assert check.main(["--suite", "bookworm", "--only", "picamera2"]) == 2
+    yaml = check.virtual_yaml()
+    assert '"Virtual0":' in yaml and "width: 640" in yaml and "width: 320" in yaml
+    assert f'path: "{check.VIRTUAL_FRAMES}/"' in yaml
+
+
+def test_the_guests_raw_role_shim_patches_libcamera_once_it_is_imported(tmp_path):
+    """scripts/pi_vm/virtual_camera.py over a libcamera shaped like the
+    binding: Raw answered with the Viewfinder configuration, the rest as is."""
+    package = tmp_path / "libcamera"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import enum\n"
+        "class StreamRole(enum.Enum):\n    Raw = 0\n    Viewfinder = 1\n"
+        "class Camera:\n"
+        "    def generate_configuration(self, roles):\n"
+        "        return None if StreamRole.Raw in roles else [r.name for r in roles]\n"
+    )
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import virtual_camera, libcamera\n"
+        "c = libcamera.Camera()\n"
+        "print(c.generate_configuration([libcamera.StreamRole.Raw]),"
+        " c.generate_configuration([libcamera.StreamRole.Viewfinder]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT / "scripts" / "pi_vm"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["['Viewfinder']", "['Viewfinder']"]

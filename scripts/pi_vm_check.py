@@ -102,6 +102,10 @@ def use_suite(name: str) -> None:
     global SUITE, BUILD, PACKAGES
     SUITE, BUILD = name, BUILD_BASE / name
     base = [p for p in PACKAGES if p not in LIBCAMERA_PACKAGES]
+    # Trixie renamed the libraries of the 64-bit time_t transition (t64).
+    renamed = {"libglib2.0-0": "libglib2.0-0t64", "libglib2.0-0t64": "libglib2.0-0"}
+    base = [renamed[p] if p in renamed and (name == "trixie") == ("t64" not in p) else p
+            for p in base]  # fmt: skip
     PACKAGES = base + (LIBCAMERA_PACKAGES if name == "trixie" else [])
 
 

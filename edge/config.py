@@ -149,11 +149,29 @@ class OutputConfig(_Section):
     )
 
 
+MIN_TOKEN_LENGTH = 16  # a guessable token is a password anyone on the network can try
+
+
 class WebConfig(_Section):
     listen: str = Field("", description="HOST:PORT or PORT (loopback) for the web page; empty: off")
     token: str = Field("", description="required on every request; must be set beyond loopback")
+    hosts: list[str] = Field(
+        [], description="names the page is opened by besides its address, localhost, the hostname"
+    )
     max_upload_mb: float = Field(10.0, gt=0, le=100)
     jpeg_quality: int = Field(80, ge=10, le=100)
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_a_secret(cls, value: str) -> str:
+        """A blank or short token would pass every check and guard nothing."""
+        if value and (len(value) < MIN_TOKEN_LENGTH or any(c.isspace() for c in value)):
+            raise ValueError(
+                f"the web token must be at least {MIN_TOKEN_LENGTH} characters with no spaces "
+                f"(this one has {len(value)}): make one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+            )
+        return value
 
     @model_validator(mode="after")
     def _listen_is_safe(self) -> WebConfig:

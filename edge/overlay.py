@@ -42,9 +42,22 @@ def _text_box(image, text, origin, scale, color, thickness=1):
     cv2.putText(image, text, (x + 2, y - base + 1), FONT, scale, ink, thickness, cv2.LINE_AA)
 
 
-def draw_faces(image: np.ndarray, result: Result) -> None:
-    """Box, `label 87%` and track id of each face, in place."""
-    scale = max(0.45, min(image.shape[:2]) / 900)
+def label_scale(shape: tuple[int, ...], text_scale: float = 1.0) -> float:
+    """OpenCV's font scale for face labels on an image of `shape`."""
+    return max(0.45, min(shape[:2]) / 900) * text_scale
+
+
+def label_height(shape: tuple[int, ...], text_scale: float = 1.0) -> int:
+    """How tall a face label's letters are, in the image's pixels."""
+    (_, height), _ = cv2.getTextSize("Ag", FONT, label_scale(shape, text_scale), 1)
+    return height
+
+
+def draw_faces(image: np.ndarray, result: Result, text_scale: float = 1.0) -> None:
+    """Box, `label 87%` and track id of each face, in place; `text_scale`
+    enlarges the labels for a picture that will be shown small (the web
+    stream on a phone)."""
+    scale = label_scale(image.shape, text_scale)
     thickness = max(1, round(scale * 2))
     for face in result.faces:
         x, y, w, h = face.box
@@ -85,12 +98,13 @@ def annotate(
     faces: str = "show",
     masks: Sequence[Sequence[float]] = (),
     notice: str = "",
+    text_scale: float = 1.0,
 ) -> np.ndarray:
     """An annotated copy of `image` (BGR; gray input becomes BGR), with the
     masks blacked out and the faces shown, blurred or hidden (edge.privacy)
     before the boxes and labels are drawn, and `notice` along the bottom."""
     out = private_copy(image, result, faces)
-    draw_faces(out, result)
+    draw_faces(out, result, text_scale)
     black_out(out, masks)  # last: nothing drawn shows through
     if fps is not None:
         draw_hud(out, fps, result.latency_ms, len(result.faces))

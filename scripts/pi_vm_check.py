@@ -275,7 +275,8 @@ def install_picamera2(rootfs: Path, log: Path) -> None:
     env = ["env"]
     if host_ca.is_file():
         shutil.copy(host_ca, rootfs / "etc/ssl/host-ca.crt")
-        env += ["PIP_CERT=/etc/ssl/host-ca.crt"]
+        # pip's --cert, and the truststore newer pips verify with (OpenSSL's paths)
+        env += ["PIP_CERT=/etc/ssl/host-ca.crt", "SSL_CERT_FILE=/etc/ssl/host-ca.crt"]
     try:
         run(["chroot", str(rootfs), *env, "python3", "-m", "pip", "install", "--quiet",
              "--break-system-packages", "--no-warn-script-location", PICAMERA2], log)  # fmt: skip

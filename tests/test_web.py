@@ -341,17 +341,34 @@ def test_large_photos_are_scaled_down_before_analysis():
 # -- access ---------------------------------------------------------------------
 
 
+TOKEN = "s3cret-token-of-24-chars"
+
+
 @pytest.fixture
 def token_server():
-    config = web_config(token="s3cret")
+    config = web_config(token=TOKEN)
     server = WebServer(config, FrameHub(), {"source": "test"}).open()
     yield server
     server.close()
 
 
+@pytest.fixture
+def server():
+    """The server alone, no token (the default loopback set-up)."""
+    server = WebServer(web_config(), FrameHub(), {"source": "test"}).open()
+    yield server
+    server.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the 3xx itself is the answer under test
+
+
 def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+        with opener.open(urllib.request.Request(url, headers=headers or {})) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -364,20 +381,118 @@ def test_token_is_required_on_every_request(token_server):
         assert status == 401, path
         assert "token" in json.loads(body)["error"]
         assert fetch(url + path + "?token=wrong")[0] == 401
-    assert fetch(url + "api/stats?token=s3cret")[0] == 200
-    assert fetch(url + "api/stats", {"Authorization": "Bearer s3cret"})[0] == 200
-    status, headers, _ = fetch(url + "?token=s3cret")
-    assert status == 200 and "HttpOnly" in headers["Set-Cookie"]
+    assert fetch(url + f"api/stats?token={TOKEN}")[0] == 200
+    assert fetch(url + "api/stats", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    # the page's address with the token: into a cookie, and out of the address bar
+    status, headers, _ = fetch(url + f"?token={TOKEN}")
+    assert status == 303 and headers["Location"] == "/"
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
     cookie = headers["Set-Cookie"].split(";")[0]
+    assert fetch(url, {"Cookie": cookie})[0] == 200
     assert fetch(url + "static/app.js", {"Cookie": cookie})[0] == 200
     body, content_type = multipart("image", "x.jpg", face_photo())
     assert post(url + "api/analyze", body, content_type)[0] == 401
 
 
+def test_a_browser_without_the_token_gets_a_page_saying_how(token_server):
+    status, headers, body = fetch(token_server.url, {"Accept": "text/html,*/*"})
+    assert status == 401 and headers["Content-Type"].startswith("text/html")
+    assert b"/?token=TOKEN" in body and b"{" not in body
+
+
+@pytest.mark.parametrize("token", [" ", "        \t       ", "short", "with a space in the middle"])
+def test_a_blank_short_or_spaced_token_is_refused_in_one_line(token):
+    with pytest.raises(ConfigError, match="at least 16 characters with no spaces.*secrets"):
+        load_config(None, {"web.listen": "0.0.0.0:8080", "web.token": token})
+    proc = run_cli("run", "--source", "demo", "--display", "none", "--web", "8080",
+                   "--web-token", token)  # fmt: skip
+    assert_one_line_error(proc, "at least 16 characters", "token_urlsafe")
+
+
+# -- a browser on another site ----------------------------------------------------------
+
+
+def raw_request(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    """One HTTP request written by hand (a Host no client library would send)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_a_rebinding_host_is_refused_and_the_servers_names_answer(server):
+    port = server.port
+    get = "GET /api/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n"
+    status, headers, body = raw_request(port, get.format("attacker.example:8080").encode())
+    assert status == 421 and "[web] hosts" in json.loads(body)["error"]
+    assert headers["X-Frame-Options"] == "DENY"
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}",
+                 f"{socket.gethostname()}.local:{port}"):  # fmt: skip
+        assert raw_request(port, get.format(host).encode())[0] == 200, host
+    assert raw_request(port, get.format("").encode())[0] in (400, 421)
+
+
+def test_names_in_web_hosts_are_answered():
+    config = web_config(hosts=["pi.lan"])
+    server = WebServer(config, FrameHub(), {"source": "test"}).open()
+    try:
+        get = b"GET /api/stats HTTP/1.1\r\nHost: PI.lan:80\r\nConnection: close\r\n\r\n"
+        assert raw_request(server.port, get)[0] == 200
+    finally:
+        server.close()
+
+
+def test_another_site_cannot_pause_or_analyse(server):
+    url = server.url
+    body = json.dumps({"paused": True, "x": "="}).encode()
+    # a cross-site form can send text/plain; a fetch from another page names its origin
+    assert post(url + "api/pause", body, "text/plain")[0] == 415
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"},
+                    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):  # fmt: skip
+        status, _, answer = post(url + "api/pause", body, "application/json", headers)
+        assert status == 403 and "other sites" in json.loads(answer)["error"], headers
+        photo, content_type = multipart("image", "x.jpg", face_photo())
+        assert post(url + "api/analyze", photo, content_type, headers)[0] == 403
+    assert (
+        fetch(url + "api/stats")[0] == 200 and not json.loads(fetch(url + "api/stats")[2])["paused"]
+    )
+    # the page itself, and tools that are not browsers, still can
+    same = {"Origin": url.rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+    assert post(url + "api/pause", json.dumps({"paused": True}).encode(), "application/json",
+                same)[0] == 200  # fmt: skip
+    assert post(url + "api/pause", json.dumps({"paused": False}).encode(),
+                "application/json")[0] == 200  # fmt: skip
+
+
+def test_every_answer_carries_the_security_headers(server):
+    for path in ("", "static/app.js", "api/stats", "api/latest", "no/such/page"):
+        _, headers, _ = fetch(server.url + path)
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_streams_labels_are_readable_on_a_phone():
+    """A 640x480 stream shown 390 px wide: the letters at least 11 px tall there."""
+    from edge.overlay import label_height
+    from edge.web.hub import STREAM_TEXT_SCALE
+
+    assert label_height((480, 640), STREAM_TEXT_SCALE) * 390 / 640 >= 11
+    assert label_height((480, 640)) * 390 / 640 < 11  # the recording's size would not be
+
+
 def test_a_network_address_needs_a_token():
     with pytest.raises(ConfigError, match="reachable from the network.*--web-token"):
         load_config(None, {"web.listen": "0.0.0.0:8080"})
-    assert load_config(None, {"web.listen": "0.0.0.0:8080", "web.token": "t"}).web.token == "t"
+    good = {"web.listen": "0.0.0.0:8080", "web.token": TOKEN}
+    assert load_config(None, good).web.token == TOKEN
     for listen in ("8080", ":8080", "localhost:8080", "[::1]:8080", "127.0.0.2:8080"):
         assert load_config(None, {"web.listen": listen}).web.listen == listen
     with pytest.raises(ConfigError, match="expected HOST:PORT or PORT"):
@@ -395,10 +510,10 @@ def test_cli_takes_the_token_from_the_option_or_the_environment(monkeypatch):
     args = build_parser().parse_args(["run", "--web", "0.0.0.0:8080"])
     monkeypatch.delenv(WEB_TOKEN_ENV, raising=False)
     assert "web.token" not in _overrides(args)
-    monkeypatch.setenv(WEB_TOKEN_ENV, "from-env")
-    assert _overrides(args) == {"web.listen": "0.0.0.0:8080", "web.token": "from-env"}
-    args = build_parser().parse_args(["run", "--web", "0.0.0.0:8080", "--web-token", "opt"])
-    assert _overrides(args)["web.token"] == "opt"
+    monkeypatch.setenv(WEB_TOKEN_ENV, "from-env-" + TOKEN)
+    assert _overrides(args) == {"web.listen": "0.0.0.0:8080", "web.token": "from-env-" + TOKEN}
+    args = build_parser().parse_args(["run", "--web", "0.0.0.0:8080", "--web-token", TOKEN])
+    assert _overrides(args)["web.token"] == TOKEN
 
 
 def test_port_in_use_is_a_clear_start_up_error():

@@ -11,7 +11,9 @@
 
 Every answer that is an error is JSON `{"error": "..."}` with a 4xx status.
 With a token set, every request must carry it: `Authorization: Bearer TOKEN`,
-`?token=TOKEN`, or the cookie the page gets when opened as `/?token=TOKEN`.
+`?token=TOKEN`, or the cookie the page gets when opened as `/?token=TOKEN`
+(which then redirects to `/`). What a browser on another site may not do
+(rebinding, forged posts, framing) is edge/web/guard.py's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from edge.overlay import annotate
 from edge.pause import PauseSwitch
+from edge.web.guard import make_guard
 from edge.web.hub import FrameHub
 from edge.web.uploads import PhotoAnalyzer, UploadError
 
@@ -107,21 +110,38 @@ def given_token(request: web.Request) -> str:
     return request.query.get("token") or request.cookies.get(COOKIE, "")
 
 
+NO_TOKEN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>emotion-edge: token needed</title></head>
+<body><h1>This page needs its token</h1>
+<p>Open it once as <code>/?token=TOKEN</code>, with the token from the
+device's configuration (<code>[web] token</code>); this browser then keeps it
+in a cookie and the address bar shows it no more.</p></body></html>
+"""
+
+
 @web.middleware
 async def require_token(request: web.Request, handler):
-    """With a token set, no request is answered without it."""
+    """With a token set, no request is answered without it; a person opening
+    the page in a browser gets a page saying how, not JSON."""
     token = request.app[TOKEN]
     if token and not hmac.compare_digest(given_token(request).encode(), token.encode()):
+        if request.path == "/" and "text/html" in request.headers.get("Accept", ""):
+            return web.Response(text=NO_TOKEN_PAGE, status=401, content_type="text/html")
         return _error(401, "missing or wrong token: open the page as /?token=TOKEN")
     return await handler(request)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    response = web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-    if request.app[TOKEN]:
-        # The page's own requests (style, script, stream) then carry it too.
-        response.set_cookie(COOKIE, request.app[TOKEN], httponly=True, samesite="Strict", path="/")
-    return response
+    token = request.app[TOKEN]
+    if token and "token" in request.query:
+        # Into the cookie and out of the address bar (history, proxy logs,
+        # screenshots): the page's own requests then carry it.
+        redirect = web.HTTPSeeOther("/", headers={"Cache-Control": "no-store"})
+        redirect.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+        raise redirect
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -290,10 +310,13 @@ def make_app(
     faces: str = "show",
     pause: PauseSwitch | None = None,
     notice: str = "",
+    hosts: tuple[str, ...] | list[str] = (),
 ) -> web.Application:
-    """The application; `info` names what is running (source, detector, model)."""
+    """The application; `info` names what is running (source, detector, model);
+    `hosts`, names it answers to besides its addresses, localhost and the hostname."""
     app = web.Application(
-        middlewares=[errors_as_json, require_token], client_max_size=max_upload + 65536
+        middlewares=[make_guard(hosts), errors_as_json, require_token],
+        client_max_size=max_upload + 65536,
     )
     app[HUB], app[ANALYZER], app[INFO], app[TOKEN] = hub, analyzer, info, token
     app[MAX_UPLOAD] = max_upload

@@ -27,6 +27,10 @@ from edge.overlay import annotate
 
 LABEL_WINDOW_S = 60.0
 POLL_S = 0.5  # the encoder's longest wait before it looks again
+# The stream is watched on phones too: a 640-px frame 390 px wide there. Its
+# labels are drawn 1.6x the recording's, so their letters stay about 11 px
+# tall on that screen (tests/test_web.py measures it).
+STREAM_TEXT_SCALE = 1.6
 
 
 class FrameHub:
@@ -130,7 +134,13 @@ class FrameHub:
             if result is None:
                 continue
             # boxes and labels, no HUD; faces and masks as [privacy] says
-            image = annotate(result.frame.image, result, faces=self.faces, masks=self.masks)
+            image = annotate(
+                result.frame.image,
+                result,
+                faces=self.faces,
+                masks=self.masks,
+                text_scale=STREAM_TEXT_SCALE,
+            )
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 continue

@@ -81,6 +81,7 @@ class WebServer(Lifecycle):
             faces=self.config.privacy.faces,
             pause=self.pause,
             notice=self.config.privacy.notice,
+            hosts=web_config.hosts,
         )
         board = app[FRAMES]
         loop = asyncio.get_running_loop()

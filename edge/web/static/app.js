@@ -1,14 +1,8 @@
 // The page's only script: live figures over server-sent events, the stream
-// as an <img>, and the photo form. The token, if the page was opened with
-// ?token=..., goes along with every request.
+// as an <img>, and the photo form. The token, where one is set, is in an
+// HttpOnly cookie (the server moved it there from ?token=), so no request
+// here names it and it is never in the address bar.
 "use strict";
-
-const token = new URLSearchParams(location.search).get("token");
-
-function withToken(path) {
-  if (!token) return path;
-  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
-}
 
 function text(id, value) {
   document.getElementById(id).textContent = value;
@@ -121,13 +115,19 @@ function drawTimeline(tracks) {
 
 function showStats(s) {
   text("running", `${s.source} · ${s.detector} · ${s.model}`);
+  showPaused(s.paused);
+  showNotice(s.notice || "");
+  if (s.paused) {
+    // Nothing is analysed: the figures stay as they were (greyed), and no
+    // one is "out of view" because no one is looked for.
+    text("updated", "paused: nothing is analysed or recorded");
+    return;
+  }
   text("fps", s.fps.toFixed(1));
   text("latency", `${s.latency_ms.p50.toFixed(1)} / ${s.latency_ms.p95.toFixed(1)} ms`);
   text("faces", s.faces);
   text("frames", `${s.frames_processed} processed, ${s.frames_skipped} skipped`);
   text("viewers", s.viewers);
-  showPaused(s.paused);
-  showNotice(s.notice || "");
   drawLabelChart(s.labels_last_minute);
   drawTimeline(s.tracks || []);
   text("updated", "updated " + new Date().toLocaleTimeString());
@@ -144,21 +144,37 @@ function showPaused(paused) {
   const button = document.getElementById("pause");
   button.setAttribute("aria-pressed", String(Boolean(paused)));
   button.textContent = paused ? "Resume analysis" : "Pause analysis";
+  document.getElementById("paused").hidden = !paused;
+  document.body.classList.toggle("paused", Boolean(paused));
 }
 
 async function togglePause() {
   const button = document.getElementById("pause");
   const paused = button.getAttribute("aria-pressed") !== "true";
-  const response = await fetch(withToken("api/pause"), {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ paused }),
-  });
-  if (response.ok) showPaused((await response.json()).paused);
+  const problem = document.getElementById("pause-error");
+  problem.hidden = true;
+  let response;
+  try {
+    response = await fetch("api/pause", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ paused }),
+    });
+  } catch {
+    problem.textContent = "the device did not answer: analysis is unchanged";
+    problem.hidden = false;
+    return;
+  }
+  if (!response.ok) {
+    problem.textContent = `not ${paused ? "paused" : "resumed"}: ${await errorOf(response)}`;
+    problem.hidden = false;
+    return;
+  }
+  showPaused((await response.json()).paused);
 }
 
 function followStats() {
-  const source = new EventSource(withToken("api/events"));
+  const source = new EventSource("api/events");
   source.onmessage = (event) => showStats(JSON.parse(event.data));
   source.onerror = () => text("updated", "reconnecting…");
 }
@@ -183,7 +199,7 @@ async function analyse(event) {
   status.textContent = "analysing…";
   const form = new FormData();
   form.append("image", file);
-  const response = await fetch(withToken("api/analyze?annotate=inline"), {
+  const response = await fetch("api/analyze?annotate=inline", {
     method: "POST",
     body: form,
   });
@@ -214,7 +230,7 @@ async function analyse(event) {
     `in ${result.width}x${result.height}, ${result.ms} ms`;
 }
 
-document.getElementById("stream").src = withToken("stream.mjpg");
+document.getElementById("stream").src = "stream.mjpg";
 document.getElementById("upload").addEventListener("submit", analyse);
 document.getElementById("pause").addEventListener("click", togglePause);
 followStats();

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 
 import cv2
 import numpy as np
@@ -294,10 +295,10 @@ def test_analyze_raw_body_and_annotated_jpeg(live):
         (b"", 400, "empty upload"),
         (b"hello, not a picture", 415, "not a JPEG, PNG, BMP or WebP image"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * 64, 415, "damaged"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + (b"\x00\x01\x00\x00" * 2), 413, "too large"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8 + (b"\x00\x01\x00\x00" * 2), 415, "damaged"),
         (b"\xff\xd8\xff" + b"\x00" * 1_100_000, 413, "at most 1 MB"),
     ],
-    ids=["empty", "text", "truncated-jpeg", "png-bomb", "oversized"],
+    ids=["empty", "text", "truncated-jpeg", "png-without-its-chunk", "oversized"],
 )
 def test_bad_uploads_get_a_4xx_with_a_clear_message(live, payload, status, needle):
     for body, content_type in (multipart("image", "x.jpg", payload), (payload, "image/jpeg")):
@@ -331,8 +332,37 @@ def test_image_size_is_read_from_every_accepted_header():
 def test_large_photos_are_scaled_down_before_analysis():
     data = cv2.imencode(".jpg", np.zeros((3000, 4000, 3), np.uint8))[1].tobytes()
     assert decode_upload(data).shape == (1440, 1920, 3)
-    bomb = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
-    bomb = bomb[:16] + (20000).to_bytes(4, "big") * 2 + bomb[24:]
+    with pytest.raises(UploadError, match="too large") as raised:
+        decode_upload(png_bomb())
+    assert raised.value.status == 413
+
+
+def png_bomb(side: int = 20000) -> bytes:
+    """A tiny PNG whose header (checksum intact) claims side x side pixels."""
+    data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    ihdr = data[12:16] + side.to_bytes(4, "big") * 2 + data[24:29]
+    return data[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + data[33:]
+
+
+def jpeg_bomb(side: int = 12000) -> bytes:
+    """A small JPEG that libjpeg decodes side x side (its frame header says
+    so; the missing data is filled in), behind one fill byte (0xFF) that a
+    hand-written marker walker misreads as a segment, landing on a fake
+    16x16 frame header placed where that misreading points."""
+    data = bytearray(cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = side.to_bytes(2, "big") * 2  # height, width
+    data[sof:sof] = b"\xff"  # a fill byte before the marker, as JPEG allows
+    jump = sof + 2 + int.from_bytes(data[sof + 2 : sof + 4], "big")  # where a walker lands
+    fake = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    data += bytes(max(0, jump - len(data))) + fake  # after the end: libjpeg never reads it
+    return bytes(data)
+
+
+def test_a_fill_byte_cannot_hide_a_jpeg_bomb():
+    bomb = jpeg_bomb()
+    assert len(bomb) < 60_000  # small enough to pass any upload limit
+    assert image_size(bomb, "jpeg") == (12000, 12000)
     with pytest.raises(UploadError, match="too large") as raised:
         decode_upload(bomb)
     assert raised.value.status == 413

@@ -8,7 +8,11 @@ from the network. Nothing is written to disk.
 from __future__ import annotations
 
 import concurrent.futures
+import io
+import re
 import time
+import warnings
+import zlib
 
 import cv2
 import numpy as np
@@ -45,44 +49,61 @@ def image_kind(data: bytes) -> str | None:
     return None
 
 
+# Pillow's names for the formats accepted: it alone may identify an upload.
+PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP"}
+
+
 def image_size(data: bytes, kind: str) -> tuple[int, int] | None:
     """(width, height) from the header, before anything is decoded: a small
-    file can claim gigapixels (a decompression bomb), so the size is checked first."""
+    file can claim gigapixels (a decompression bomb), so the size is checked
+    first. Pillow reads only the header here (its JPEG marker parsing skips
+    fill bytes as libjpeg does, which a hand-written walker got wrong); None
+    for a header it cannot read."""
+    from PIL import Image  # a runtime dependency (matplotlib's too), loaded on first upload
+
     try:
-        if kind == "png":
-            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        if kind == "bmp":
-            w = int.from_bytes(data[18:22], "little", signed=True)
-            h = int.from_bytes(data[22:26], "little", signed=True)
-            return abs(w), abs(h)
-        if kind == "webp":
-            chunk = data[12:16]
-            if chunk == b"VP8X":
-                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(
-                    data[27:30], "little"
-                ) + 1
-            if chunk == b"VP8L":
-                bits = int.from_bytes(data[21:25], "little")
-                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-            if chunk == b"VP8 ":
-                w = int.from_bytes(data[26:28], "little") & 0x3FFF
-                h = int.from_bytes(data[28:30], "little") & 0x3FFF
-                return w, h
-            return None
-        # JPEG: walk the segments to the start-of-frame marker.
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD):
-                h = int.from_bytes(data[i + 5 : i + 7], "big")
-                w = int.from_bytes(data[i + 7 : i + 9], "big")
-                return w, h
-            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    except (IndexError, ValueError):
+        with warnings.catch_warnings():
+            # Pillow warns past 89 MP and raises past twice that; the limit is ours
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as image:
+                return image.size
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        side = int(pixels.group(1)) if pixels else MAX_PIXELS + 1
+        return side, 1  # only its area matters to the caller
+    except (OSError, SyntaxError, ValueError, EOFError, KeyError, IndexError, TypeError):
         return None
-    return None
+
+
+def decode_with_pillow(data: bytes, kind: str, size: tuple[int, int]) -> np.ndarray:
+    """The picture as B, G, R, decoded by Pillow, turned as its EXIF says.
+
+    Not OpenCV: its PNG reader allocates what a chunk's length field claims
+    before reading it, so a 50 KB file with one changed length byte took
+    1.9 GB (tests/test_upload_fuzz.py found it). Pillow streams the data
+    and allocates only the picture the checked header describes. A large
+    JPEG is decoded at the reduced scale libjpeg offers (`draft`), never
+    beyond twice the size analysed.
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as image:
+                if image.size != size:
+                    raise UploadError(415, f"the {kind} header changed between two reads")
+                if kind == "jpeg" and max(size) > 2 * ANALYZE_SIDE:
+                    wanted = tuple(side * ANALYZE_SIDE // max(size) for side in size)
+                    image.draft("RGB", wanted)  # the smallest scale at least this large
+                picture = ImageOps.exif_transpose(image).convert("RGB")
+    except UploadError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError):
+        raise UploadError(
+            415, f"the image could not be decoded: upload an intact {ACCEPTED} file"
+        ) from None
+    return cv2.cvtColor(np.asarray(picture), cv2.COLOR_RGB2BGR)
 
 
 def decode_upload(data: bytes) -> np.ndarray:
@@ -99,9 +120,7 @@ def decode_upload(data: bytes) -> np.ndarray:
         raise UploadError(
             413, f"image too large ({size[0]}x{size[1]}): at most {MAX_PIXELS // 1_000_000} MP"
         )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UploadError(415, f"the image could not be decoded: upload an intact {ACCEPTED} file")
+    image = decode_with_pillow(data, kind, size)
     side = max(image.shape[:2])
     if side > ANALYZE_SIDE:
         scale = ANALYZE_SIDE / side

@@ -7,6 +7,7 @@ path that carries it to the stream and the scripts is exercised too.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -60,6 +61,7 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(arg)
     options.add_argument("--window-size=1280,1500")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     yield driver
     driver.quit()
@@ -174,8 +176,87 @@ def test_page_streams_updates_and_analyses_a_photo(browser, tmp_path):
 def test_page_without_the_token_is_refused(browser):
     with LivePipeline(web_config(token=TOKEN)) as live:
         browser.get(live.url)
-        body = browser.find_element(By.TAG_NAME, "body").text
-        assert "token" in json.loads(body)["error"]
+        heading = browser.find_element(By.TAG_NAME, "h1").text
+        assert heading == "This page needs its token"  # a page, not JSON
+        assert "/?token=TOKEN" in browser.find_element(By.TAG_NAME, "body").text
+
+
+def csp_violations(driver) -> list[str]:
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+    ]
+
+
+# Another site's page: a plain form (text/plain, the one content type a form
+# can give JSON-looking text) and a fetch, both aimed at the device's page.
+ATTACK = """<!doctype html><html><body>
+<form id="f" method="POST" action="{target}api/pause" enctype="text/plain">
+<input name='{{"paused": true, "x": "' value='"}}'></form>
+<script>
+fetch("{target}api/pause", {{method: "POST", mode: "no-cors", credentials: "include",
+  headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify({{paused: true}})}})
+  .finally(() => document.getElementById("f").submit());
+</script></body></html>"""
+
+
+def test_a_page_on_another_site_cannot_pause_the_device(browser, caplog):
+    import http.server
+    import threading
+    import urllib.request
+
+    with LivePipeline(web_config()) as live:
+        page = ATTACK.format(target=live.url).encode()
+
+        class Attacker(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args):
+                pass
+
+        site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        try:
+            # localhost vs 127.0.0.1: another site, as a page on the internet would be
+            browser.get(f"http://localhost:{site.server_port}/")
+            wait(
+                browser,
+                lambda d: "refused /api/pause from another site" in caplog.text,
+                message="the attacking page sent nothing the server saw",
+            )
+        finally:
+            site.shutdown()
+        with urllib.request.urlopen(live.url + "api/stats") as response:
+            assert json.loads(response.read())["paused"] is False
+
+
+def test_pause_is_unmistakable_and_a_failed_one_is_shown(browser):
+    with LivePipeline(web_config(token=TOKEN)) as live:
+        browser.get(f"{live.url}?token={TOKEN}")
+        assert "token" not in browser.current_url  # moved into the cookie
+        wait(browser, lambda d: d.find_element(By.ID, "fps").text not in ("", "–"))
+        browser.find_element(By.ID, "pause").click()
+        banner = wait(
+            browser, lambda d: (b := d.find_element(By.ID, "paused")).is_displayed() and b
+        )
+        assert "paused" in banner.text
+        frames = browser.find_element(By.ID, "frames").text
+        time.sleep(2.5)  # two stats updates: the figures stay as they were
+        assert browser.find_element(By.ID, "frames").text == frames
+        assert "paused" in browser.find_element(By.ID, "updated").text
+        browser.delete_all_cookies()  # the token gone: the next request is refused
+        browser.find_element(By.ID, "pause").click()
+        problem = wait(
+            browser, lambda d: (e := d.find_element(By.ID, "pause-error")).is_displayed() and e
+        )
+        assert "not resumed" in problem.text and "token" in problem.text
+        assert browser.find_element(By.ID, "paused").is_displayed()  # still paused, and says so
+        assert csp_violations(browser) == []
 
 
 # Every element that shows text: its colour against the first opaque background
@@ -258,11 +339,28 @@ def test_the_page_fits_a_phone_and_a_desktop(browser, name, width, height):
             ActionChains(browser).send_keys(Keys.TAB).perform()
             focused.append(browser.execute_script("return document.activeElement.id"))
         assert "file" in focused, focused
+        assert "token" not in browser.current_url
+        # the header is two rows at most, even on a phone (it was three)
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('header > *')].filter((e) => e.offsetParent)"
+            ".map((e) => [e.id || e.tagName, e.getBoundingClientRect().top])"
+        )
+        tops = sorted(top for _, top in rows)
+        rows_seen = 1 + sum(b - a > 10 for a, b in itertools.pairwise(tops))  # baselines differ
+        assert rows_seen <= 2, rows
         browser.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
         time.sleep(0.5)
         # WEB_SCREENSHOTS=docs (make web-screenshots): the README's pictures
         folder = ROOT / "docs" if os.environ.get("WEB_SCREENSHOTS") == "docs" else SCREENSHOT_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        shot = folder / ("web.png" if name == "desktop" else "web-phone.png")
+        stem = "web" if name == "desktop" else "web-phone"
+        shot = folder / f"{stem}.png"
         browser.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
+        # and paused, as a person would see it
+        browser.find_element(By.ID, "pause").click()
+        wait(browser, lambda d: d.find_element(By.ID, "paused").is_displayed())
+        browser.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+        time.sleep(1.5)
+        browser.save_screenshot(str(folder / f"{stem}-paused.png"))
+        assert csp_violations(browser) == []

@@ -28,12 +28,39 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion_int8.tflite"
 DEMO_CLIP = ROOT / "assets" / "demo" / "faces.mp4"
 DEMO_TRUTH = ROOT / "assets" / "demo" / "faces.truth.json"
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout (EMOTION_EDGE_SHARED elsewhere, and for the test of its absence)
+SHARED = Path(os.environ.get("EMOTION_EDGE_SHARED", ROOT.parent / "shared"))
 
 # The training host's tests that import Keras at module level (host_training's
 # config and distillation): not collected where the [train] extra is absent,
 # as in the Pi's own sets (scripts/trixie-test.sh runs the suite on Trixie's).
 collect_ignore = [] if importlib.util.find_spec("keras") else ["test_ferplus.py"]
+
+# The tests that run the shipped model on real faces need ../shared's FER-2013
+# files. A missing one is not a skip (CI would pass having checked nothing):
+# the run stops at once, in one line, before any test runs.
+SHARED_FILES = {
+    "test_evaluate.py": ["datasets/fer2013/fer2013-train-publictest.tar.gz",
+                         "datasets/fer2013/ferplus-votes.csv"],
+    "test_ferplus.py": ["datasets/fer2013/ferplus-votes.csv"],
+}  # fmt: skip
+
+
+def missing_shared(modules: set[str]) -> list[str]:
+    """The ../shared files the collected modules need and this machine lacks."""
+    wanted = {name for module in modules for name in SHARED_FILES.get(module, [])}
+    return sorted(name for name in wanted if not (SHARED / name).is_file())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    missing = missing_shared({Path(item.fspath).name for item in items})
+    if missing:
+        pytest.exit(
+            f"{SHARED / missing[0]} is missing ({len(missing)} ../shared file(s) the dataset "
+            "tests need): put the shared folder beside the checkout, or deselect those tests "
+            "with --deselect",
+            returncode=4,
+        )
 
 
 def demo_frame(index: int = 40) -> np.ndarray:

@@ -21,7 +21,7 @@ PER_CLASS = 10
 def public_test_sample(tmp_path_factory):
     """10 PublicTest faces of each class, in the class-folder layout."""
     if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} not found (../shared is beside the checkout in CI)")
+        pytest.fail(f"{TARBALL} not found (../shared is beside the checkout in CI)")
     root = tmp_path_factory.mktemp("publictest")
     taken: dict[str, int] = {}
     with tarfile.open(TARBALL) as archive:
@@ -59,7 +59,7 @@ def test_shipped_model_on_public_test_faces(public_test_sample):
 
 def test_both_protocols_on_public_test_faces(public_test_sample, tmp_path, capsys, caplog):
     if not VOTES.is_file():
-        pytest.skip(f"{VOTES} not found")
+        pytest.fail(f"{VOTES} not found")
     metrics = evaluate(MODEL, public_test_sample, cache_dir=None, votes=VOTES)
     table = read_votes(VOTES)
     sample = sorted(public_test_sample.glob("*/*.jpg"))

@@ -217,7 +217,7 @@ def test_training_targets_carry_the_crowd(voted_data):
 @pytest.fixture(scope="module")
 def shared_votes():
     if not SHARED_VOTES.is_file():
-        pytest.skip(f"{SHARED_VOTES} not found (../shared is beside the checkout in CI)")
+        pytest.fail(f"{SHARED_VOTES} not found (../shared is beside the checkout in CI)")
     return read_votes(SHARED_VOTES)
 
 

@@ -3,7 +3,9 @@ clip it measured, and those are the files in this checkout: a figure in the
 README or docs/ cannot silently outlive the model or clip it describes."""
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -52,3 +54,15 @@ def test_the_model_metadata_describes_the_shipped_file():
     meta = json.loads(MODEL.with_suffix(".json").read_text())
     assert meta["provenance"]["tflite_sha256"] == sha256(MODEL)
     assert meta["size_bytes"] == MODEL.stat().st_size
+
+
+def test_a_run_without_the_shared_datasets_stops_in_one_line(tmp_path):
+    """Not a green run that checked nothing: `make test` without ../shared fails."""
+    env = {**os.environ, "EMOTION_EDGE_SHARED": str(tmp_path / "no-shared-here")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_evaluate.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stdout[-500:]
+    lines = [line for line in proc.stdout.splitlines() if "is missing" in line]
+    assert len(lines) == 1 and "fer2013" in lines[0] and "beside the checkout" in lines[0]

@@ -133,3 +133,29 @@ def test_a_far_face_walking_in_is_found_within_a_second_and_only_once_confirmed(
         for _ in range(10):  # and followed from then on
             found = detector.detect(noisy(with_face, rng))
             assert len(match([{"box": list(box)}], [{"box": d.box} for d in found])) == 1
+
+
+@pytest.mark.slow
+def test_a_tile_find_that_is_not_found_again_never_becomes_a_face():
+    """The second look is what makes a tile's find a face: a far face seen by
+    a tile on one frame and gone from the next is searched for around its
+    box again, not found, and never reported."""
+    from benchmarks.distance import portraits, scenes
+
+    rng = np.random.default_rng(3)
+    with_face, truths = next(scenes(portraits()[:1], 36, (640, 480), rng))
+    x, y, w, h = truths[0][0]
+    empty = with_face.copy()
+    empty[y - h : y + 2 * h, x - w : x + 2 * w] = with_face[0:1, 0:1]  # the same room, no one
+    empty = cv2.GaussianBlur(empty, (3, 3), 0)
+    with make_detector(DetectorConfig()) as detector:
+        for _ in range(40):  # an empty room: the first frame's search, then calm
+            assert detector.detect(noisy(empty, rng)) == []
+        for _ in range(30):  # the face, until a tile has found it (a candidate, not a face)
+            assert detector.detect(noisy(with_face, rng)) == []
+            if detector.unsure():
+                break
+        assert detector.unsure(), "no tile found the far face within 30 frames"
+        for frame in range(10):  # gone: the looks around its box find nothing
+            assert detector.detect(noisy(empty, rng)) == [], f"a face reported {frame + 1} after"
+        assert detector.unsure() == []  # given up on after its tries

@@ -6,9 +6,9 @@ password; and the parts that need no broker: track events, the spool."""
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
-import statistics
 import threading
 import time
 

@@ -303,7 +303,9 @@ def install_picamera2(rootfs: Path, log: Path) -> None:
     rules.mkdir(parents=True, exist_ok=True)
     (rules / "70-pi-vm-dma-heap.rules").write_text(
         'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660"\n'
-        'SUBSYSTEM=="dma_heap", KERNEL=="system", SYMLINK+="dma_heap/linux,cma"\n'
+        # udev writes a comma in a link's name as "_" unless told not to
+        'SUBSYSTEM=="dma_heap", KERNEL=="system", OPTIONS+="string_escape=none", '
+        'SYMLINK+="dma_heap/linux,cma"\n'
     )
 
 
@@ -357,9 +359,13 @@ class Guest:
         self.boots += 1
         console = self.log.with_name(f"console-{self.boots}.log")
         # TCG's default CPU (qemu64) lacks the SSE4/AVX the wheels' kernels use
-        # (SIGILL at the first inference); `max` emulates them (QEMU >= 7.2: AVX2)
+        # (SIGILL at the first inference); `max` emulates them (QEMU >= 7.2: AVX2),
+        # but NumPy 2's AVX2 kernels (its X86_V3 dispatch: np.minimum, np.clip)
+        # crash under TCG's emulation of them (SIGSEGV in the service's first
+        # detection on Trixie's NumPy 2.5; the same wheel runs on real AVX2),
+        # so the guest's CPU has no AVX2. A Pi has no AVX at all.
         cpu = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else ["-accel", "tcg"]
-        cpu += [] if self.accel == "kvm" else ["-cpu", "max"]
+        cpu += [] if self.accel == "kvm" else ["-cpu", "max,-avx2"]
         cmd = ["qemu-system-x86_64", *cpu, "-smp", "2", "-m", "2048",
                "-kernel", str(self.files["vmlinuz"]), "-initrd", str(self.files["initrd.img"]),
                "-append", "console=ttyS0 root=/dev/vda rw",
@@ -881,13 +887,18 @@ import collections, glob, json, os, statistics, sys
 import cv2, numpy as np
 from edge.sinks.console import placement
 screen = cv2.imread(sys.argv[1])
-newest = max(glob.glob(sys.argv[2]), key=os.path.getmtime)
-cap, frames = cv2.VideoCapture(newest), collections.deque(maxlen=300)
-while True:
-    ok, frame = cap.read()
-    if not ok:
+frames = collections.deque(maxlen=300)
+for path in sorted(glob.glob(sys.argv[2]), key=os.path.getmtime, reverse=True):
+    cap = cv2.VideoCapture(path)  # the newest recording with frames written yet
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    if frames:
         break
-    frames.append(frame)
+if not frames:
+    sys.exit("no recorded frame to compare the screen with")
 h, w = frames[-1].shape[:2]
 x, y, pw, ph = placement((w, h), (screen.shape[1], screen.shape[0]), True)
 region = screen[y : y + ph, x : x + pw].astype(np.int16)

@@ -53,7 +53,7 @@ from benchmarks import (
     soak,
     viewers,
 )
-from benchmarks.provenance import git_commit, provenance, refuse_dirty
+from benchmarks.provenance import git_commit, provenance, record_start, refuse_dirty
 from benchmarks.workloads import FACE_COUNTS, make_face_clip
 from edge.config import DEMO_CLIP
 
@@ -514,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS_DIR / (args.name or socket.gethostname())
     if out.resolve().is_relative_to(RESULTS_DIR) and refuse_dirty(args.allow_dirty):
         return 2
+    record_start()  # the results name the code as it was now, not when they are written
     out.mkdir(parents=True, exist_ok=True)
     if args.soak:
         return run_soak(args, out)

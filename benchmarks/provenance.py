@@ -61,22 +61,42 @@ def refuse_dirty(allow_dirty: bool) -> bool:
     return True
 
 
+# The code a run measures is the code checked out when it started: a commit
+# made while it runs (minutes, hours for a soak) must not be stamped on it.
+_started: dict | None = None
+
+
+def record_start() -> None:
+    """Note the commit and the tree's state now, as the run begins; the
+    results' provenance is then this, whenever they are written."""
+    global _started
+    _started = {"git_commit": git_commit(), "git_clean": tree_is_clean()}
+
+
 def provenance(
     clip: Path | str | None = None, allow_dirty: bool = False, model: Path | str = MODEL
 ) -> dict:
-    """The commit, whether the tree was clean, the model's and the clip's sha256."""
+    """The commit, whether the tree was clean (as the run started, where it
+    said so with `record_start`), the model's and the clip's sha256."""
 
     def named(path: Path) -> str:
         path = path.resolve()
         return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
+    now = {"git_commit": git_commit(), "git_clean": tree_is_clean()}
     facts = {
-        "git_commit": git_commit(),
-        "git_clean": tree_is_clean(),
+        **(_started or now),
         "allow_dirty": allow_dirty,
         "model": named(Path(model)),
         "model_sha256": sha256(model),
     }
+    if _started is not None and now["git_commit"] != _started["git_commit"]:
+        log.warning(
+            "HEAD moved from %s to %s during the run: the results name the first",
+            (_started["git_commit"] or "?")[:12],
+            (now["git_commit"] or "?")[:12],
+        )
+        facts["git_commit_at_end"] = now["git_commit"]
     if clip is not None:
         facts["clip"] = named(Path(clip))
         facts["clip_sha256"] = sha256(clip)

@@ -1175,6 +1175,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in names if n not in wrong]
     guest = None
     started = time.monotonic()
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.provenance import record_start
+
+    record_start()  # the results name the checkout installed in the guest, at the start
     outcome: dict = {"scenarios": {}, "host": f"{os.cpu_count()} cores", "suite": SUITE}
     try:
         check_tools()

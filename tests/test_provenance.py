@@ -17,6 +17,7 @@ RESULTS = sorted(
     [
         *(ROOT / "benchmarks" / "results").rglob("*.json"),
         *(ROOT / "docs" / "evaluation").rglob("report.json"),
+        *(ROOT / "docs" / "evaluation").glob("front.json"),
         ROOT / "tests" / "baselines" / "demo_clip.json",
     ]
 )
@@ -66,3 +67,18 @@ def test_a_run_without_the_shared_datasets_stops_in_one_line(tmp_path):
     assert proc.returncode == 4, proc.stdout[-500:]
     lines = [line for line in proc.stdout.splitlines() if "is missing" in line]
     assert len(lines) == 1 and "fer2013" in lines[0] and "beside the checkout" in lines[0]
+
+
+def test_results_name_the_commit_checked_out_when_the_run_started(monkeypatch, caplog):
+    from benchmarks import provenance as module
+
+    monkeypatch.setattr(module, "_started", None)
+    monkeypatch.setattr(module, "git_commit", lambda: "a" * 40)
+    monkeypatch.setattr(module, "tree_is_clean", lambda: True)
+    module.record_start()
+    monkeypatch.setattr(module, "git_commit", lambda: "b" * 40)  # committed during the run
+    monkeypatch.setattr(module, "tree_is_clean", lambda: False)
+    facts = module.provenance()
+    assert facts["git_commit"] == "a" * 40 and facts["git_clean"] is True
+    assert facts["git_commit_at_end"] == "b" * 40
+    assert "HEAD moved" in caplog.text

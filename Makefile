@@ -76,8 +76,8 @@ data/fer2013/train:
 # kept as teachers/cnn-swa.tflite), configs/cnn-swa2.toml does so once more
 # (RUN=cnn-swa2, kept as teachers/cnn-swa2.tflite), and configs/cnn-ferplus-w02.toml,
 # the default, fine-tunes that on 20 % FER+ crowd votes (../shared's ferplus-votes.csv).
-# Training uses Keras' TensorFlow backend with XLA off on a CPU (1.40x faster
-# than the torch backend here, measured: docs/training.md); .keras files are backend-neutral.
+# Training uses Keras' TensorFlow backend with XLA off on a CPU (faster than the
+# torch backend here: docs/training.md); .keras files are backend-neutral.
 RUN ?= cnn-ferplus-w02
 train: $(VENV)/.dev-installed data/fer2013/train
 	KERAS_BACKEND=tensorflow \

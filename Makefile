@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 OUT ?= out
 
-.PHONY: run test test-trixie lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check pi-vm-check constraints clean
+.PHONY: run test test-trixie lint format train quantize evaluate bench demo-clip figure figures web-screenshots arm64-check pi-vm-check mutation-check constraints clean
 
 # The runtime versions a Raspberry Pi OS Bookworm install gets
 # (scripts/pin_constraints.py): the tests run against the set the Pi runs.
@@ -127,6 +127,11 @@ arm64-check:
 # apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client.
 pi-vm-check: $(VENV)/.edge-installed
 	$(BIN)/python scripts/pi_vm_check.py $(PI_VM_ARGS)
+
+# Break the code on purpose, once per named break, on a scratch copy: the
+# tests guarding each must fail (scripts/mutation_check.py; a release check).
+mutation-check: $(VENV)/.dev-installed
+	$(BIN)/python scripts/mutation_check.py --out docs/mutation.md
 
 # Re-resolve the Pi's tested dependency sets (constraints/pi-*.txt) from the
 # package index; then run `make test` and `make arm64-check` on the result.

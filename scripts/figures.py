@@ -235,10 +235,17 @@ def far_summary() -> str:
 
 
 def pi_vm_check_summary() -> str:
+    """One line per Debian release the check has booted (Trixie first)."""
     from scripts.pi_vm_check import summary
 
-    path = RESULTS / "pi-vm-check.json"
-    return summary(load(path)) + "\n\n" + source(path)
+    paths = [p for p in (RESULTS / "pi-vm-check-trixie.json", RESULTS / "pi-vm-check.json")
+             if p.is_file()]  # fmt: skip
+    lines = []
+    for path in paths:
+        result = load(path)
+        run = result.get("cached_run") or result.get("first_run")
+        lines.append(f"Debian {run.get('suite', 'bookworm').capitalize()}: {summary(result)}")
+    return "\n".join(lines) + "\n\n" + source(*paths)
 
 
 BLOCKS: dict[str, Callable[[], str]] = {
@@ -254,6 +261,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "tracker": _benchmark_table("scripts.tracker_similarity", "tracker_similarity"),
     "soak": soak,
     "pi-vm-check": _benchmark_table("scripts.pi_vm_check", "pi-vm-check"),
+    "pi-vm-check-trixie": _benchmark_table("scripts.pi_vm_check", "pi-vm-check-trixie"),
     "pi-vm-check-summary": pi_vm_check_summary,
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,

@@ -244,7 +244,9 @@ def pi_vm_check_summary() -> str:
     for path in paths:
         result = load(path)
         run = result.get("cached_run") or result.get("first_run")
-        lines.append(f"Debian {run.get('suite', 'bookworm').capitalize()}: {summary(result)}")
+        said = summary(result)
+        suite = run.get("suite", "bookworm").capitalize()
+        lines.append(f"Debian {suite}: {said[0].lower()}{said[1:]}")
     return "\n".join(lines) + "\n\n" + source(*paths)
 
 

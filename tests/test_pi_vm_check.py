@@ -131,3 +131,47 @@ def test_the_guests_raw_role_shim_patches_libcamera_once_it_is_imported(tmp_path
         check=True,
     )
     assert done.stdout.split() == ["['Viewfinder']", "['Viewfinder']"]
+
+
+def screen_with(frame, size=(1280, 800)):
+    """A screen as the console sink leaves it: `frame` scaled into place, bars black."""
+    import cv2
+    import numpy as np
+
+    from edge.sinks.console import placement
+
+    screen = np.zeros((size[1], size[0], 3), np.uint8)
+    x, y, w, h = placement((frame.shape[1], frame.shape[0]), size, True)
+    screen[y : y + h, x : x + w] = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+    return screen
+
+
+def test_the_screen_check_tells_the_annotated_picture_from_the_bare_one(tmp_path):
+    """What the guest runs on QEMU's screendump, run here on screens made as
+    the console sink makes them: the annotated frame passes, the camera's
+    bare frame (no notice) and another picture do not."""
+    import cv2
+    import numpy as np
+    from conftest import DEMO_CLIP, demo_frame
+
+    from edge.overlay import draw_notice
+
+    def seen(screen) -> dict:
+        cv2.imwrite(str(tmp_path / "screen.ppm"), screen)
+        done = subprocess.run(
+            [sys.executable, "-c", check.SCREEN_COMPARE, str(tmp_path / "screen.ppm"),
+             str(DEMO_CLIP), str(ROOT / "edge" / "config.example.toml")],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        return json.loads(done.stdout.splitlines()[-1])
+
+    frame = demo_frame(120)
+    annotated = frame.copy()
+    draw_notice(annotated, "Emotion recognition in use")
+    good = seen(screen_with(annotated))
+    assert good["frame"] == 120 and good["best"] <= check.SCREEN_MATCH
+    assert good["notice_to_annotated"] * 2 <= good["notice_to_camera"] and good["bars"] == 0
+    bare = seen(screen_with(frame))
+    assert bare["notice_to_annotated"] * 2 > bare["notice_to_camera"]  # no notice: refused
+    grey = seen(screen_with(np.full_like(frame, 90)))
+    assert grey["best"] > check.SCREEN_MATCH  # not the camera's picture

@@ -1,0 +1,120 @@
+"""Two models on the same faces, face by face: `python -m host_training.compare
+SHIPPED.tflite CANDIDATE.tflite DATA`.
+
+A model is shipped by the rule in docs/training.md, which asks for a paired
+comparison, not two numbers: both models answer every PublicTest face
+(int8, flip averaging, as the default config runs them), and what counts is
+how often the candidate is right where the shipped model is wrong and the
+reverse. Reported for the FER+ crowd majority (the primary figure) and the
+FER-2013 labels: each model's accuracy, the difference with a 95 % paired
+bootstrap interval (faces resampled, both models' answers kept together),
+and the exact McNemar test's two-sided p on the faces where they disagree.
+Needs only the TFLite runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BOOTSTRAP = 2000
+
+
+def paired_difference(
+    shipped: np.ndarray, candidate: np.ndarray, rounds: int = BOOTSTRAP, seed: int = 0
+) -> dict:
+    """How much more often `candidate` is right than `shipped` on the same
+    faces (boolean arrays, one entry per face), with its 95 % bootstrap
+    interval and McNemar's exact p."""
+    shipped, candidate = np.asarray(shipped, bool), np.asarray(candidate, bool)
+    if shipped.shape != candidate.shape or shipped.ndim != 1 or not len(shipped):
+        raise ValueError("two equal, non-empty lists of right/wrong answers, one per face")
+    n = len(shipped)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(rounds, n))
+    diffs = candidate[picks].mean(axis=1) - shipped[picks].mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    gained = int((candidate & ~shipped).sum())  # right now, wrong before
+    lost = int((shipped & ~candidate).sum())
+    return {
+        "faces": n,
+        "shipped": round(float(shipped.mean()), 4),
+        "candidate": round(float(candidate.mean()), 4),
+        "difference": round(float(candidate.mean() - shipped.mean()), 4),
+        "interval_95": [round(float(low), 4), round(float(high), 4)],
+        "gained": gained,
+        "lost": lost,
+        "mcnemar_p": round(mcnemar_p(gained, lost), 4),
+    }
+
+
+def mcnemar_p(gained: int, lost: int) -> float:
+    """Exact two-sided McNemar p: the chance of a split at least this uneven
+    among the faces where the two disagree, were each as likely either way."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare(shipped: Path, candidate: Path, data: Path, cache_dir: str | None = ".cache/fer"):
+    """Both models on `data`'s PublicTest (int8 as given, flip averaging):
+    the paired figures for the FER+ majority and the FER-2013 labels."""
+    from host_training.evaluate import crowd_votes, predict_split
+
+    answers = {}
+    for name, model in (("shipped", shipped), ("candidate", candidate)):
+        splits, probs, _ = predict_split(model, data, "val", cache_dir=cache_dir, flip_average=True)
+        answers[name] = probs.argmax(axis=1)
+    faces = splits["val"]
+    result = {
+        "shipped_model": str(shipped),
+        "candidate_model": str(candidate),
+        "fer2013_labels": paired_difference(
+            answers["shipped"] == faces.y, answers["candidate"] == faces.y
+        ),
+    }
+    if (votes := crowd_votes(faces, "auto")) is not None:
+        majority = votes.majority()
+        counted = majority >= 0
+        result["ferplus_majority"] = paired_difference(
+            answers["shipped"][counted] == majority[counted],
+            answers["candidate"][counted] == majority[counted],
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("shipped", type=Path, help="the shipped model (models/emotion_int8.tflite)")
+    parser.add_argument("candidate", type=Path, help="the model that would replace it")
+    parser.add_argument("data", type=Path, help="FER-2013 (data/fer2013)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    for path in (args.shipped, args.candidate, args.data):
+        if not path.exists():
+            print(f"compare: {path} not found", file=sys.stderr)
+            return 2
+    result = compare(args.shipped, args.candidate, args.data)
+    for name in ("ferplus_majority", "fer2013_labels"):
+        if name in result:
+            r = result[name]
+            print(
+                f"{name}: {r['shipped']:.2%} -> {r['candidate']:.2%} on {r['faces']} faces, "
+                f"{r['difference']:+.2%} (95 % {r['interval_95'][0]:+.2%} to "
+                f"{r['interval_95'][1]:+.2%}); {r['gained']} gained, {r['lost']} lost, "
+                f"McNemar p {r['mcnemar_p']}"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

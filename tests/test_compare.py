@@ -1,0 +1,43 @@
+"""The ship rule's paired comparison (host_training/compare.py): what it
+reports from two models' right/wrong answers on the same faces."""
+
+import numpy as np
+import pytest
+
+from host_training.compare import mcnemar_p, paired_difference
+
+
+def test_a_clear_gain_has_an_interval_above_zero_and_a_small_p():
+    rng = np.random.default_rng(1)
+    shipped = rng.random(2000) < 0.70
+    candidate = shipped.copy()
+    candidate[np.flatnonzero(~shipped)[:120]] = True  # right on 120 faces it got wrong
+    result = paired_difference(shipped, candidate)
+    assert result["gained"] == 120 and result["lost"] == 0
+    assert result["difference"] == pytest.approx(0.06, abs=1e-4)
+    assert 0 < result["interval_95"][0] < 0.06 < result["interval_95"][1]
+    assert result["mcnemar_p"] < 1e-6
+
+
+def test_noise_the_size_of_a_few_faces_is_not_a_difference():
+    rng = np.random.default_rng(2)
+    shipped = rng.random(300) < 0.65
+    candidate = shipped.copy()
+    flip = rng.choice(300, 6, replace=False)  # three faces each way change
+    candidate[flip[:3]] = ~candidate[flip[:3]]
+    candidate[flip[3:]] = ~candidate[flip[3:]]
+    result = paired_difference(shipped, candidate)
+    assert result["interval_95"][0] < 0 < result["interval_95"][1] or result["difference"] == 0
+    assert result["mcnemar_p"] > 0.2
+
+
+def test_mcnemar_is_the_exact_binomial_tail():
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(0, 6) == pytest.approx(2 / 64)  # all six disagreements one way
+    assert mcnemar_p(1, 9) == pytest.approx(2 * 11 / 1024)
+
+
+def test_answers_of_different_lengths_are_refused():
+    with pytest.raises(ValueError, match="one per face"):
+        paired_difference(np.ones(3, bool), np.ones(4, bool))

@@ -169,7 +169,12 @@ def test_the_screen_check_tells_the_annotated_picture_from_the_bare_one(tmp_path
     annotated = frame.copy()
     draw_notice(annotated, "Emotion recognition in use")
     good = seen(screen_with(annotated))
-    assert good["frame"] == 120 and good["best"] <= check.SCREEN_MATCH
+    assert good["best"] <= check.SCREEN_MATCH  # (a scene of the clip; many share its room)
+    h, w = annotated.shape[:2]  # faces blurred by [privacy] over a third of the picture
+    annotated[h // 4 : h * 3 // 4, w // 8 : w * 5 // 8] = cv2.blur(
+        annotated[h // 4 : h * 3 // 4, w // 8 : w * 5 // 8], (41, 41)
+    )
+    assert seen(screen_with(annotated))["best"] <= check.SCREEN_MATCH
     assert good["notice_to_annotated"] * 2 <= good["notice_to_camera"] and good["bars"] == 0
     bare = seen(screen_with(frame))
     assert bare["notice_to_annotated"] * 2 > bare["notice_to_camera"]  # no notice: refused

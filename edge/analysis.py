@@ -102,9 +102,10 @@ class FaceAnalyzer(Lifecycle):
         self.unlabelled = []
         if self.masks:
             size = (image.shape[1], image.shape[0])
-            masked = [d for d in detections if in_masks(d.box, self.masks, size)]
-            detections = [d for d in detections if d not in masked]
-            self.unlabelled = [d.box for d in masked]  # not analysed, still obscured
+            masked = [in_masks(d.box, self.masks, size) for d in detections]
+            # a masked face is not analysed, and still obscured
+            self.unlabelled = [d.box for d, m in zip(detections, masked, strict=True) if m]
+            detections = [d for d, m in zip(detections, masked, strict=True) if not m]
         if self.privacy:
             self.unlabelled += unsure_on(self.detector, image, detect_image)
         if self.max_faces and len(detections) > self.max_faces:

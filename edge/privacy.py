@@ -78,19 +78,10 @@ def black_out(image: np.ndarray, masks: Sequence[Mask]) -> None:
 
 
 def conceal(image: np.ndarray, mode: str) -> None:
-    """The whole picture obscured, in place: nothing in it has been searched yet."""
-    if mode == "show":
-        return
+    """The whole picture obscured, in place: nothing in it has been searched
+    yet. One frame-wide face box: as coarse as any face's blur."""
     height, width = image.shape[:2]
-    # As coarse as a face's blur at the least: a frame-wide face stays a blur.
-    side = max(1, round(max(width, height) / BLOCKS))
-    if mode == "hide":
-        image[:] = HIDE_COLOUR if image.ndim == 3 else HIDE_COLOUR[0]
-        return
-    small = cv2.resize(
-        image, (max(1, width // side), max(1, height // side)), interpolation=cv2.INTER_AREA
-    )
-    image[:] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    obscure(image, [(0, 0, width, height)], mode)
 
 
 def obscure(image: np.ndarray, boxes: Sequence[Sequence[int]], mode: str) -> None:

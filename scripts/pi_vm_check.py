@@ -65,32 +65,42 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_BASE = Path(os.environ.get("PI_VM_BUILD", ROOT / "build" / "pi-vm"))
 GUEST_FILES = Path(__file__).resolve().parent / "pi_vm"
-# The Raspberry Pi OS releases, by the Debian they are built on: its Python,
-# its glibc (the newest manylinux tag its wheels may have), the tested set.
-SUITES = {
-    "trixie": {"python": "3.13", "glibc": 41, "constraints": "pi-trixie.txt"},
-    "bookworm": {"python": "3.11", "glibc": 36, "constraints": "pi-bookworm.txt"},
-}
-SUITE = "trixie"
-BUILD = BUILD_BASE / SUITE
-MIRROR = os.environ.get("PI_VM_MIRROR", "http://deb.debian.org/debian")
-DEMO_CLIP = ROOT / "assets" / "demo" / "faces.mp4"
-# What a Raspberry Pi OS Lite image has that the service relies on (systemd,
-# udev, dbus and logind, Python 3.11 with venv), the guest's kernel, SSH for
-# the check to drive it, the camera (v4l2loopback built by DKMS for Debian's
-# 6.1 kernel, which has neither vimc nor vkms; ffmpeg feeds it) and the
-# desktop scenario's compositor (weston, seatd, chvt from kbd).
-PACKAGES = [
-    *("systemd", "systemd-sysv", "udev", "dbus", "libpam-systemd", "linux-image-amd64", "kmod"),
-    *("openssh-server", "ca-certificates", "python3", "python3-venv", "python3-pip"),
-    *("iproute2", "procps", "psmisc", "libxcb1", "libegl1", "libgles2", "libgl1", "libglib2.0-0"),
-    *("ffmpeg", "v4l2loopback-dkms", "linux-headers-amd64", "weston", "seatd", "kbd"),
-]
 # Trixie's libcamera (0.4) has the Virtual pipeline handler and Python
 # bindings; picamera2 0.3.38 comes from PyPI (Debian has no python3-picamera2),
 # its PiDNG and python-prctl built from source (gcc, headers, libcap).
 LIBCAMERA_PACKAGES = ["python3-libcamera", "libcamera-ipa", "libcamera-tools"]
 LIBCAMERA_PACKAGES += ["gcc", "python3-dev", "libcap-dev"]
+# The Raspberry Pi OS releases, by the Debian they are built on: its Python,
+# its glibc (the newest manylinux tag its wheels may have), the tested set,
+# and its own packages (Trixie renamed libraries in the 64-bit time_t
+# transition, "t64").
+SUITES = {
+    "trixie": {
+        "python": "3.13",
+        "glibc": 41,
+        "constraints": "pi-trixie.txt",
+        "packages": ["libglib2.0-0t64", *LIBCAMERA_PACKAGES],
+    },
+    "bookworm": {
+        "python": "3.11",
+        "glibc": 36,
+        "constraints": "pi-bookworm.txt",
+        "packages": ["libglib2.0-0"],
+    },
+}
+MIRROR = os.environ.get("PI_VM_MIRROR", "http://deb.debian.org/debian")
+DEMO_CLIP = ROOT / "assets" / "demo" / "faces.mp4"
+# What a Raspberry Pi OS Lite image has that the service relies on (systemd,
+# udev, dbus and logind, Python with venv), the guest's kernel, SSH for the
+# check to drive it, the camera (v4l2loopback built by DKMS for Debian's
+# kernel, which has neither vimc nor vkms; ffmpeg feeds it) and the desktop
+# scenario's compositor (weston, seatd, chvt from kbd).
+BASE_PACKAGES = [
+    *("systemd", "systemd-sysv", "udev", "dbus", "libpam-systemd", "linux-image-amd64", "kmod"),
+    *("openssh-server", "ca-certificates", "python3", "python3-venv", "python3-pip"),
+    *("iproute2", "procps", "psmisc", "libxcb1", "libegl1", "libgles2", "libgl1"),
+    *("ffmpeg", "v4l2loopback-dkms", "linux-headers-amd64", "weston", "seatd", "kbd"),
+]
 PICAMERA2 = "picamera2==0.3.38"
 # The Virtual camera's frames: the demo clip's, as {n}.jpg (virtual.yaml's `frames`).
 VIRTUAL_FRAMES = "/opt/pi-vm/frames"
@@ -101,15 +111,10 @@ def use_suite(name: str) -> None:
     """The Debian release the guest runs (module settings the steps read)."""
     global SUITE, BUILD, PACKAGES
     SUITE, BUILD = name, BUILD_BASE / name
-    base = [p for p in PACKAGES if p not in LIBCAMERA_PACKAGES]
-    # Trixie renamed the libraries of the 64-bit time_t transition (t64).
-    renamed = {"libglib2.0-0": "libglib2.0-0t64", "libglib2.0-0t64": "libglib2.0-0"}
-    base = [renamed[p] if p in renamed and (name == "trixie") == ("t64" not in p) else p
-            for p in base]  # fmt: skip
-    PACKAGES = base + (LIBCAMERA_PACKAGES if name == "trixie" else [])
+    PACKAGES = BASE_PACKAGES + SUITES[name]["packages"]
 
 
-use_suite(SUITE)
+use_suite("trixie")
 IMAGE_SIZE = "8G"
 SERVICE = "emotion-edge"
 STATE = f"/var/lib/{SERVICE}"

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -330,3 +331,31 @@ def mosquitto(tmp_path):
     broker.start()
     yield broker
     broker.stop()
+
+
+# -- crafted image headers (the upload tests') ------------------------------------
+
+
+def png_claiming(data: bytes, width: int, height: int) -> bytes:
+    """A PNG whose header (its checksum intact) claims width x height pixels."""
+    ihdr = data[12:16] + width.to_bytes(4, "big") + height.to_bytes(4, "big") + data[24:29]
+    return data[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + data[33:]
+
+
+def jpeg_claiming(data: bytes, side: int) -> bytes:
+    """A JPEG whose frame header (SOF0) claims side x side pixels: libjpeg
+    decodes that size, filling in the data that is not there."""
+    patched = bytearray(data)
+    at = patched.index(b"\xff\xc0")
+    patched[at + 5 : at + 9] = side.to_bytes(2, "big") * 2  # height, width
+    return bytes(patched)
+
+
+def sof(width: int, height: int) -> bytes:
+    """A baseline JPEG frame header (SOF0) for a 3-component width x height picture."""
+    return (
+        b"\xff\xc0\x00\x11\x08"
+        + height.to_bytes(2, "big")
+        + width.to_bytes(2, "big")
+        + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    )

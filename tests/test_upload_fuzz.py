@@ -16,13 +16,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, demo_frame
+from conftest import ROOT, demo_frame, jpeg_claiming, png_claiming, sof
 
 SEED = 2026
 # What the fuzzing may add to the server's peak, in MB: a 50 MP photo (the
@@ -63,28 +62,13 @@ def seeds() -> dict[str, bytes]:
     }
 
 
-def png_claiming(data: bytes, width: int, height: int) -> bytes:
-    ihdr = data[12:16] + width.to_bytes(4, "big") + height.to_bytes(4, "big") + data[24:29]
-    return data[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + data[33:]
-
-
-def sof(width: int, height: int) -> bytes:
-    return (
-        b"\xff\xc0\x00\x11\x08"
-        + height.to_bytes(2, "big")
-        + width.to_bytes(2, "big")
-        + (b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01")
-    )
-
-
 def mutations(rng: random.Random, files: dict[str, bytes]) -> list[tuple[str, str, bytes]]:
     """(kind, what was done, bytes): the attacks on headers first, then noise."""
     out = []
     jpeg = files["jpeg"]
     at = jpeg.index(b"\xff\xc0")
     for side in (16, 12000, 30000, 65000):
-        big = bytearray(jpeg)
-        big[at + 5 : at + 9] = side.to_bytes(2, "big") * 2
+        big = jpeg_claiming(jpeg, side)
         out.append(("jpeg", f"frame header claims {side}x{side}", bytes(big)))
         for fills in (1, 2, 7):
             filled = bytes(big[:at]) + b"\xff" * fills + bytes(big[at:])
@@ -169,9 +153,6 @@ def test_mutated_photos_all_get_an_answer_in_bounded_memory(server):
 def test_the_fuzz_bombs_would_take_the_memory_they_claim():
     """The check above can fail: OpenCV really decodes the 12000x12000 frame
     header to a full-size picture when nothing checks it first."""
-    jpeg = seeds()["jpeg"]
-    at = jpeg.index(b"\xff\xc0")
-    big = bytearray(jpeg)
-    big[at + 5 : at + 9] = (12000).to_bytes(2, "big") * 2
-    image = cv2.imdecode(np.frombuffer(bytes(big), np.uint8), cv2.IMREAD_COLOR)
+    big = jpeg_claiming(seeds()["jpeg"], 12000)
+    image = cv2.imdecode(np.frombuffer(big, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[:2] == (12000, 12000)  # 432 MB from a small file

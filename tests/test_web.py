@@ -12,12 +12,20 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import zlib
 
 import cv2
 import numpy as np
 import pytest
-from conftest import DEMO_CLIP, MODEL, assert_one_line_error, demo_frame, run_cli
+from conftest import (
+    DEMO_CLIP,
+    MODEL,
+    assert_one_line_error,
+    demo_frame,
+    jpeg_claiming,
+    png_claiming,
+    run_cli,
+    sof,
+)
 
 from edge.config import ConfigError, RunConfig, load_config
 from edge.engine import Pipeline
@@ -339,9 +347,9 @@ def test_large_photos_are_scaled_down_before_analysis():
 
 def png_bomb(side: int = 20000) -> bytes:
     """A tiny PNG whose header (checksum intact) claims side x side pixels."""
-    data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
-    ihdr = data[12:16] + side.to_bytes(4, "big") * 2 + data[24:29]
-    return data[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + data[33:]
+    return png_claiming(
+        cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes(), side, side
+    )
 
 
 def jpeg_bomb(side: int = 12000) -> bytes:
@@ -349,13 +357,12 @@ def jpeg_bomb(side: int = 12000) -> bytes:
     so; the missing data is filled in), behind one fill byte (0xFF) that a
     hand-written marker walker misreads as a segment, landing on a fake
     16x16 frame header placed where that misreading points."""
-    data = bytearray(cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = side.to_bytes(2, "big") * 2  # height, width
-    data[sof:sof] = b"\xff"  # a fill byte before the marker, as JPEG allows
-    jump = sof + 2 + int.from_bytes(data[sof + 2 : sof + 4], "big")  # where a walker lands
-    fake = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-    data += bytes(max(0, jump - len(data))) + fake  # after the end: libjpeg never reads it
+    small = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()
+    data = bytearray(jpeg_claiming(small, side))
+    at = data.index(b"\xff\xc0")
+    data[at:at] = b"\xff"  # a fill byte before the marker, as JPEG allows
+    jump = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")  # where a walker lands
+    data += bytes(max(0, jump - len(data))) + sof(16, 16)  # after the end: libjpeg never reads it
     return bytes(data)
 
 

@@ -129,9 +129,8 @@ class BlazeFace:
         self.model = Path(model)
         self.min_score = min_score
         self._min_logit = logit(min_score)
-        # Privacy: also keep, apart, what scores above this but below min_score
-        # (edge/privacy.py obscures it without labelling it); None: not asked.
-        self.unsure_score: float | None = None
+        self._floor = self._min_logit  # the lowest raw score kept: min_score's, or unsure's
+        self._unsure_score: float | None = None
         self.unsure: list[tuple] = []  # (x, y, w, h) of the last detect's unsure finds
         self._interpreter = make_interpreter(self.model, num_threads)
         inp = self._interpreter.get_input_details()[0]
@@ -149,6 +148,18 @@ class BlazeFace:
         self._boxes, self._scores = by_width[16], by_width[1]
         self._anchors = ssd_anchors(self.size, ANCHOR_SCHEMES[self.size])
         self._tensor = np.zeros((1, self.size, self.size, 3), np.float32)
+
+    @property
+    def unsure_score(self) -> float | None:
+        """Privacy: also keep, apart, what scores above this but below
+        min_score (edge/privacy.py obscures it without labelling it); None:
+        not asked."""
+        return self._unsure_score
+
+    @unsure_score.setter
+    def unsure_score(self, score: float | None) -> None:
+        self._unsure_score = score
+        self._floor = self._min_logit if score is None else min(self._min_logit, logit(score))
 
     def detect(self, image: np.ndarray) -> list[tuple]:
         """Faces in a BGR (or grey) image: [(x, y, w, h, score)], in its pixels."""
@@ -175,10 +186,7 @@ class BlazeFace:
         raw = self._interpreter.get_tensor(self._boxes)[0]
         logits = np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0], -100, 100)
         self.unsure = []
-        floor = self._min_logit
-        if self.unsure_score is not None:
-            floor = min(floor, logit(self.unsure_score))
-        keep = logits >= floor  # the sigmoid only where it can pass
+        keep = logits >= self._floor  # the sigmoid only where it can pass
         if not keep.any():
             return []
         kept = logits[keep]

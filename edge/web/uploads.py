@@ -8,11 +8,13 @@ from the network. Nothing is written to disk.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import io
 import re
 import time
 import warnings
 import zlib
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -53,79 +55,97 @@ def image_kind(data: bytes) -> str | None:
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP"}
 
 
+@contextlib.contextmanager
+def opened(data: bytes, kind: str) -> Iterator:
+    """The upload as a Pillow image, its header read and nothing decoded yet.
+
+    Pillow, not OpenCV, reads uploads: its JPEG marker parsing skips fill
+    bytes as libjpeg does (a hand-written walker read a fake 16x16 header in
+    front of a 12000x12000 frame), and OpenCV's PNG reader allocates what a
+    chunk's length field claims before reading it (a 50 KB file with one
+    changed length byte took 1.9 GB; tests/test_upload_fuzz.py found it).
+    Pillow's own bomb warning is silenced (the limit is MAX_PIXELS); its
+    DecompressionBombError, past twice its limit, still rises.
+    """
+    from PIL import Image  # a runtime dependency (matplotlib's too), loaded on first upload
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as image:
+            yield image
+
+
 def image_size(data: bytes, kind: str) -> tuple[int, int] | None:
     """(width, height) from the header, before anything is decoded: a small
     file can claim gigapixels (a decompression bomb), so the size is checked
-    first. Pillow reads only the header here (its JPEG marker parsing skips
-    fill bytes as libjpeg does, which a hand-written walker got wrong); None
-    for a header it cannot read."""
-    from PIL import Image  # a runtime dependency (matplotlib's too), loaded on first upload
+    first; None for a header Pillow cannot read."""
+    from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            # Pillow warns past 89 MP and raises past twice that; the limit is ours
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as image:
-                return image.size
-    except Image.DecompressionBombError as exc:
-        pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        side = int(pixels.group(1)) if pixels else MAX_PIXELS + 1
-        return side, 1  # only its area matters to the caller
-    except (OSError, SyntaxError, ValueError, EOFError, KeyError, IndexError, TypeError):
+        with opened(data, kind) as image:
+            return image.size
+    except (*HEADER_ERRORS, Image.DecompressionBombError) as exc:
+        return bomb_size(exc)
+
+
+# What Pillow raises on a header it cannot read.
+HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, KeyError, IndexError, TypeError)
+
+
+def bomb_size(exc: Exception) -> tuple[int, int] | None:
+    """A size of the area Pillow's DecompressionBombError names, else None."""
+    from PIL import Image
+
+    if not isinstance(exc, Image.DecompressionBombError):
         return None
-
-
-def decode_with_pillow(data: bytes, kind: str, size: tuple[int, int]) -> np.ndarray:
-    """The picture as B, G, R, decoded by Pillow, turned as its EXIF says.
-
-    Not OpenCV: its PNG reader allocates what a chunk's length field claims
-    before reading it, so a 50 KB file with one changed length byte took
-    1.9 GB (tests/test_upload_fuzz.py found it). Pillow streams the data
-    and allocates only the picture the checked header describes. A large
-    JPEG is decoded at the reduced scale libjpeg offers (`draft`), never
-    beyond twice the size analysed.
-    """
-    from PIL import Image, ImageOps
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as image:
-                if image.size != size:
-                    raise UploadError(415, f"the {kind} header changed between two reads")
-                if kind == "jpeg" and max(size) > 2 * ANALYZE_SIDE:
-                    wanted = tuple(side * ANALYZE_SIDE // max(size) for side in size)
-                    image.draft("RGB", wanted)  # the smallest scale at least this large
-                picture = ImageOps.exif_transpose(image).convert("RGB")
-    except UploadError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError):
-        raise UploadError(
-            415, f"the image could not be decoded: upload an intact {ACCEPTED} file"
-        ) from None
-    return cv2.cvtColor(np.asarray(picture), cv2.COLOR_RGB2BGR)
+    pixels = re.search(r"\((\d+) pixels\)", str(exc))
+    return (int(pixels.group(1)) if pixels else MAX_PIXELS + 1), 1  # only its area matters
 
 
 def decode_upload(data: bytes) -> np.ndarray:
-    """The BGR image in `data`, at most ANALYZE_SIDE pixels on its longer side."""
+    """The BGR image in `data`, turned as its EXIF says, at most ANALYZE_SIDE
+    pixels on its longer side; the header is read once, and checked before
+    anything is decoded. A large JPEG is decoded at the reduced scale
+    libjpeg offers (`draft`), never beyond twice the size analysed."""
+    from PIL import Image, ImageOps
+
     if not data:
         raise UploadError(400, f"empty upload: send a {ACCEPTED} image")
     kind = image_kind(data)
     if kind is None:
         raise UploadError(415, f"not a {ACCEPTED} image: upload a photo in one of those formats")
-    size = image_size(data, kind)
-    if size is None:
-        raise UploadError(415, f"the {kind} header is damaged: upload an intact {ACCEPTED} file")
-    if size[0] * size[1] > MAX_PIXELS:
-        raise UploadError(
-            413, f"image too large ({size[0]}x{size[1]}): at most {MAX_PIXELS // 1_000_000} MP"
-        )
-    image = decode_with_pillow(data, kind, size)
+    damaged = UploadError(415, f"the {kind} header is damaged: upload an intact {ACCEPTED} file")
+    try:
+        with opened(data, kind) as image:
+            size = image.size
+            if size[0] * size[1] > MAX_PIXELS:
+                raise too_large(size)
+            if kind == "jpeg" and max(size) > 2 * ANALYZE_SIDE:
+                wanted = tuple(side * ANALYZE_SIDE // max(size) for side in size)
+                image.draft("RGB", wanted)  # the smallest scale at least this large
+            try:
+                picture = ImageOps.exif_transpose(image).convert("RGB")
+            except (*HEADER_ERRORS, zlib.error) as exc:
+                raise UploadError(
+                    415, f"the image could not be decoded: upload an intact {ACCEPTED} file"
+                ) from exc
+    except UploadError:
+        raise
+    except (*HEADER_ERRORS, Image.DecompressionBombError) as exc:
+        size = bomb_size(exc)
+        raise (damaged if size is None else too_large(size)) from None
+    image = cv2.cvtColor(np.asarray(picture), cv2.COLOR_RGB2BGR)
     side = max(image.shape[:2])
     if side > ANALYZE_SIDE:
         scale = ANALYZE_SIDE / side
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return image
+
+
+def too_large(size: tuple[int, int]) -> UploadError:
+    return UploadError(
+        413, f"image too large ({size[0]}x{size[1]}): at most {MAX_PIXELS // 1_000_000} MP"
+    )
 
 
 class PhotoAnalyzer(Lifecycle):

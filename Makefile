@@ -83,8 +83,10 @@ train: $(VENV)/.dev-installed data/fer2013/train
 	KERAS_BACKEND=tensorflow \
 		$(BIN)/python -m host_training.train --config host_training/configs/$(RUN).toml --resume
 
+# MODEL_OUT=runs/$(RUN)/emotion_int8.tflite quantizes a candidate without shipping it.
+MODEL_OUT ?= models/emotion_int8.tflite
 quantize: $(VENV)/.dev-installed
-	$(BIN)/python -m host_training.quantize --run runs/$(RUN) --out models/emotion_int8.tflite \
+	$(BIN)/python -m host_training.quantize --run runs/$(RUN) --out $(MODEL_OUT) \
 		--float-out runs/$(RUN)/emotion_float32.tflite --force
 
 # The shipped model on PublicTest, one view and (as the pipeline runs it)

@@ -34,6 +34,21 @@ class DataConfig(_Strict):
     # the confidences (host_training/calibration.py), picked by a hash of their
     # file name so evaluation finds the same ones; 0 = none.
     calibration_fraction: float = Field(0.0, ge=0, lt=0.5)
+    # What the per-epoch validation figures (and early stopping, the best
+    # epoch) are measured on: "test", the data's own held-out split
+    # (PublicTest for FER-2013); "held_out", the calibration_fraction faces
+    # carved from train by file name, so the test split plays no part in
+    # picking the model and stays a test.
+    validate_on: Literal["test", "held_out"] = "test"
+
+    @model_validator(mode="after")
+    def _held_out_needs_faces(self) -> DataConfig:
+        if self.validate_on == "held_out" and not self.calibration_fraction:
+            raise ValueError(
+                "data.validate_on = 'held_out' needs data.calibration_fraction > 0 "
+                "(the faces held out of train are what it validates on)"
+            )
+        return self
 
 
 class ModelConfig(BaseModel):

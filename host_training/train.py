@@ -25,7 +25,7 @@ import numpy as np
 
 from host_training.averaging import AVERAGED_FILE, SUM_FILE, WeightAverage
 from host_training.calibration import in_calibration_split
-from host_training.config import Config, ConfigError, load_config, parse_config
+from host_training.config import Config, ConfigError, DataConfig, load_config, parse_config
 from host_training.data import LABELS, DataError, Split, load_splits
 from host_training.distill import TeacherError, blend_targets, cached_teacher_probabilities
 from host_training.ferplus import read_votes, votes_for
@@ -159,6 +159,30 @@ def mix_batch(images: tf.Tensor, targets: tf.Tensor, alpha: float) -> tuple[tf.T
     return mixed, lam * targets + (1.0 - lam) * tf.gather(targets, order)
 
 
+def hold_out(splits: dict[str, Split], data: DataConfig) -> dict[str, Split]:
+    """`splits` with data.calibration_fraction of train held out by file name.
+
+    The held-out faces leave training (calibration measures confidences on
+    them); with data.validate_on = "held_out" they are also the validation
+    split, so the test split plays no part in picking the model.
+    """
+    if not data.calibration_fraction:
+        return splits
+    if splits["train"].files is None:
+        raise ConfigError(
+            "data.calibration_fraction needs image folders (the split is picked by "
+            "file name): unpack the data as folders, or set it to 0"
+        )
+    held = in_calibration_split(splits["train"].files, data.calibration_fraction)
+    log.info("calibration split: %d training faces held out", int(held.sum()))
+    train = splits["train"]
+    splits = {**splits, "train": train.subset(~held)}
+    if data.validate_on == "held_out":
+        splits["val"] = train.subset(held)
+        log.info("validation: those %d held-out faces, not the test split", len(splits["val"]))
+    return splits
+
+
 def make_datasets(
     splits: dict[str, Split],
     config: Config,
@@ -276,15 +300,7 @@ def run(config: Config, resume: bool) -> Path:
         len(splits["val"]),
         splits["train"].counts(),
     )
-    if config.data.calibration_fraction:
-        if splits["train"].files is None:
-            raise ConfigError(
-                "data.calibration_fraction needs image folders (the split is picked by "
-                "file name): unpack the data as folders, or set it to 0"
-            )
-        held = in_calibration_split(splits["train"].files, config.data.calibration_fraction)
-        log.info("calibration split: %d training faces held out", int(held.sum()))
-        splits["train"] = splits["train"].subset(~held)
+    splits = hold_out(splits, config.data)
     crowd = None
     if config.data.votes:
         votes = votes_for(splits["train"], read_votes(config.data.votes))

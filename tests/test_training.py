@@ -138,6 +138,38 @@ def test_training_config_rejects_unknown_keys(tmp_path):
         load_config(bad)
 
 
+def test_validating_on_held_out_train_faces_never_reads_the_test_split(tmp_path):
+    from host_training.calibration import in_calibration_split
+    from host_training.config import ConfigError, DataConfig
+    from host_training.data import Split
+    from host_training.train import hold_out
+
+    def split(prefix: str, n: int) -> Split:
+        files = np.array([f"{prefix}/happy/{i}.png" for i in range(n)])
+        return Split(np.zeros((n, 48, 48), np.uint8), np.arange(n) % 7, files)
+
+    splits = {"train": split("train", 200), "val": split("test", 50)}
+    data = DataConfig(calibration_fraction=0.2, validate_on="held_out")
+    out = hold_out(splits, data)
+    held = set(splits["train"].files[in_calibration_split(splits["train"].files, 0.2)])
+    assert 20 < len(held) < 60
+    assert set(out["val"].files) == held  # validation: the held-out train faces
+    assert not held & set(out["train"].files)  # and none of them trains
+    assert len(out["train"]) + len(out["val"]) == 200
+    # the default still validates on the data's own test split
+    assert set(hold_out(splits, DataConfig(calibration_fraction=0.2))["val"].files) == set(
+        splits["val"].files
+    )
+    with pytest.raises(ValueError, match="needs data.calibration_fraction"):
+        DataConfig(validate_on="held_out")
+    bad = tmp_path / "c.toml"
+    bad.write_text("[data]\nvalidate_on = 'held_out'\n")
+    from host_training.config import load_config
+
+    with pytest.raises(ConfigError, match="calibration_fraction"):
+        load_config(bad)
+
+
 def test_learning_rate_schedules():
     from host_training.config import parse_config
     from host_training.train import learning_rate

@@ -14,8 +14,9 @@ measured on the picture as privacy leaves it before anything is drawn
 (`private_copy`): label text and boxes cannot count as a face. "Before" is
 the same results rendered as the old rule did, each labelled face's box and
 nothing else; "after" adds what now fails closed (`Result.hidden`, a stream's
-concealed start). The cost: the pipeline's offline FPS with privacy off and
-on, alternated in pairs.
+concealed start). The costs: the share of the picture privacy changes (the
+mean over frames, a stream's concealed start left out), and the pipeline's
+offline FPS with privacy off and on, alternated in pairs.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def in_clear(original: np.ndarray, shown: np.ndarray, box) -> bool:
     return base > 0 and detail(shown, box) >= MAX_DETAIL * base
 
 
+def obscured_share(image: np.ndarray, shown: np.ndarray) -> float:
+    """Share of the picture privacy changed: what the viewer loses."""
+    return float(np.any(np.abs(image.astype(np.int16) - shown) > 2, axis=-1).mean())
+
+
 def leak(clip: Path, boxes: dict[int, list]) -> dict:
     """Share of true faces in clear, before and after, on one run of `clip`."""
     config = RunConfig.model_validate(
@@ -113,11 +119,15 @@ def leak(clip: Path, boxes: dict[int, list]) -> dict:
     results: list[Result] = []
     Pipeline(config, on_result=results.append).run()
     counts = {"faces": 0, "before": 0, "after": 0, "concealed_frames": 0}
+    obscured: dict[str, list[float]] = {"before": [], "after": []}
     for result in results:
         image = result.frame.image
         counts["concealed_frames"] += result.concealed
         old = Result(result.frame, result.faces)  # the old rule: labelled boxes only
         before, after = private_copy(image, old, "blur"), private_copy(image, result, "blur")
+        if not result.concealed:  # a stream's start is all of it by design
+            obscured["before"].append(obscured_share(image, before))
+            obscured["after"].append(obscured_share(image, after))
         for box in boxes.get(result.frame.index, []):
             counts["faces"] += 1
             counts["before"] += in_clear(image, before, box)
@@ -128,6 +138,7 @@ def leak(clip: Path, boxes: dict[int, list]) -> dict:
         "frames": len(results),
         "before_share": round(counts["before"] / faces, 4),
         "after_share": round(counts["after"] / faces, 4),
+        "obscured_mean": {k: round(float(np.mean(v)), 4) for k, v in obscured.items()},
     }
 
 
@@ -163,14 +174,19 @@ def run(in_child, pairs: int = 5) -> dict:
 
 def table(result: dict) -> str:
     lines = [
-        "| clip | true faces | in clear before | in clear after | frames concealed at start |",
-        "|---|---:|---:|---:|---:|",
+        "| clip | true faces | in clear before | in clear after "
+        "| frames concealed at start | picture obscured before / after |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for kind, row in result["clips"].items():
+        share = row.get("obscured_mean")
+        obscured = (
+            f"{100 * share['before']:.1f} % / {100 * share['after']:.1f} %" if share else "n/a"
+        )
         lines.append(
             f"| {kind} | {row['faces']} | {100 * row['before_share']:.1f} % "
             f"({row['before']}) | {100 * row['after_share']:.1f} % ({row['after']}) | "
-            f"{row['concealed_frames']} |"
+            f"{row['concealed_frames']} | {obscured} |"
         )
     cost = result["cost"]
     lines += [

@@ -8,8 +8,10 @@ picture keeps where a face is and the labels drawn on it, not who it is;
 labelled there (`Result.hidden`: a track the detector missed on this frame,
 where it was and where it was going; a far find waiting for its second look;
 a detection scoring above UNSURE_SCORE but below the labelling threshold; a
-face in a mask) is obscured too, and a stream's first frames are obscured
-whole until the detector has searched all of the view (`Result.concealed`).
+face in a mask; with the far search on, a change in the picture no search
+has looked at yet, edge/detectors/far_search.py) is obscured too, and a
+stream's first frames are obscured whole until the detector has searched
+all of the view (`Result.concealed`).
 `masks` are rectangles in frame fractions: a face whose centre falls in one
 is neither analysed nor reported (edge.analysis), it is still obscured (the
 part outside the mask is a face too), and the rectangle is blacked out in

@@ -159,3 +159,25 @@ def test_a_tile_find_that_is_not_found_again_never_becomes_a_face():
         for frame in range(10):  # gone: the looks around its box find nothing
             assert detector.detect(noisy(empty, rng)) == [], f"a face reported {frame + 1} after"
         assert detector.unsure() == []  # given up on after its tries
+
+
+def test_a_change_no_search_has_looked_at_is_where_a_face_may_be():
+    rng = np.random.default_rng(1)
+    scene = np.full((480, 640, 3), 120, np.uint8)
+    motion = MotionMap()
+    motion.update(noisy(scene, rng))
+    assert motion.unsearched() == [(0, 0, 640, 480)]  # a first frame: all of it
+    motion.searched((0, 0, 640, 480))
+    motion.update(noisy(scene, rng))
+    assert motion.unsearched() == []  # noise is no arrival
+    walked_in = scene.copy()
+    walked_in[100:140, 500:532] = 30  # a far face's size
+    walked_in[400:408, 40:48] = 30  # one cell: too small to be one
+    motion.update(noisy(walked_in, rng))
+    (box,) = motion.unsearched()
+    x, y, w, h = box
+    assert x <= 500 and y <= 100 and x + w >= 532 and y + h >= 140  # all of it
+    assert w * h < 3 * 64 * 72  # and not much more
+    assert motion.unsearched(ignore=[(480, 80, 80, 80)]) == []  # behind a near face
+    motion.searched((400, 0, 240, 240))
+    assert motion.unsearched() == []  # looked at: the search's finds speak for it

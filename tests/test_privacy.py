@@ -328,6 +328,33 @@ def test_a_stream_is_obscured_whole_until_the_whole_view_was_searched():
     assert detail(shown, whole) < MAX_DETAIL * detail(first.frame.image, whole)
 
 
+def test_faces_that_arrive_where_no_search_has_looked_yet_are_obscured():
+    # The demo clip's frame 240 is a new scene: three 60 px faces, too small
+    # for the whole-frame pass, appear in a view searched long ago. Until a
+    # tile's search has looked where the picture changed (and then its finds
+    # speak for it), the change is obscured: none of them leaves in clear.
+    config = RunConfig.model_validate(
+        {
+            "source": {"name": "demo"},
+            "output": {"display": "none"},
+            "detector": {"tiles": 3},
+            "privacy": {"faces": "blur"},
+            "run": {"max_frames": 250},
+        }
+    )
+    results = []
+    Pipeline(config, on_result=results.append).run()
+    truth = {f["frame"]: f["faces"] for f in json.loads(
+        (ROOT / "assets/demo/faces.truth.json").read_text())["frames"]}  # fmt: skip
+    arrived = [r for r in results if r.frame.index >= 240]
+    assert not any(r.concealed for r in arrived)  # not by hiding all of the picture
+    assert sum(len(truth[r.frame.index]) for r in arrived) == 30
+    for result in arrived:
+        shown = private_copy(result.frame.image, result, "blur")
+        for face in truth[result.frame.index]:
+            assert not in_clear(result.frame.image, shown, face["box"]), result.frame.index
+
+
 def test_a_far_find_is_obscured_before_it_is_confirmed():
     from benchmarks.distance import portraits, scenes
     from edge.detectors import make_detector

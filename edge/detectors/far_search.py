@@ -19,6 +19,11 @@ detector only where motion was seen:
   within seconds anyway; except a tile the near faces hide almost entirely
   (`HIDDEN`), where no one could be seen.
 
+With privacy on, what changed and has not been searched since is where a
+face may have arrived unseen, and it is obscured until a search has looked
+there (`MotionMap.unsearched`): a face walking in is blurred from the frame
+it appears, not from the frame its tile's turn comes.
+
 A tile's finds are candidates, not faces (`Candidates`): a candidate becomes
 a face only when the follow-up search around it (the short-range model on a
 window four faces wide, another model on another view) finds it again on a
@@ -90,6 +95,7 @@ class MotionMap:
         self._previous: np.ndarray | None = None
         self._dirty: np.ndarray | None = None
         self._scale = 1.0
+        self._full = (0, 0)
 
     def reset(self) -> None:
         """The next frame is unrelated to the last: everything counts as changed."""
@@ -102,6 +108,7 @@ class MotionMap:
         if small.ndim == 3:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         self._scale = self.width / width
+        self._full = (width, height)
         if self._previous is None or self._previous.shape != small.shape:
             self._dirty = np.ones(small.shape, dtype=bool)
         else:
@@ -139,6 +146,27 @@ class MotionMap:
             return False
         outside = self._outside(window, ignore)
         return outside.size > 0 and outside.mean() <= 1 - HIDDEN
+
+    def unsearched(self, ignore: list[tuple] = ()) -> list[tuple[int, int, int, int]]:
+        """Boxes (image pixels) around each change no search has looked at
+        yet, outside the `ignore` boxes: where a face may have arrived unseen.
+        Changes too small to make a tile worth a search (MIN_CHANGED) are not
+        a face's arrival. Each box is grown by two cells (16 px of a 640 px
+        frame): a face's middle may stay the same while its edges change."""
+        if self._dirty is None:
+            return []
+        marks = self._dirty & self._outside((0, 0, *self._full), ignore)
+        if int(marks.sum()) < MIN_CHANGED:
+            return []
+        grown = cv2.dilate(marks.astype(np.uint8), np.ones((5, 5), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(grown)
+        weight = np.bincount(labels[marks], minlength=count)
+        scale = 1 / self._scale
+        return [
+            (round(x * scale), round(y * scale), round(w * scale), round(h * scale))
+            for (x, y, w, h, _), marks_in in zip(stats[1:], weight[1:], strict=True)
+            if marks_in >= MIN_CHANGED
+        ]
 
     def searched(self, window: tuple) -> None:
         if self._dirty is not None:

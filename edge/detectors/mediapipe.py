@@ -212,6 +212,9 @@ class MediaPipeDetector(Detector):
             self._candidates.add(new)
         if len(windows) > 1:  # a photo (forget): no next frame to wait for
             found_again += self._confirm(image, heads)
+        if self._unsure_score is not None:
+            shadows = [behind(f.box, height) for f in whole]
+            self._unsure += self._motion.unsearched(shadows)
         by_score = sorted(found_again, key=lambda d: -d.score)
         return sorted(followed, key=lambda d: -d.score) + by_score
 

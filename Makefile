@@ -23,7 +23,7 @@ $(VENV)/.edge-installed: pyproject.toml $(CONSTRAINTS)
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,dev]' -c $(CONSTRAINTS)
+	$(BIN)/python -m pip install -q -e '.[train,dev,batch]' -c $(CONSTRAINTS)
 	touch $(VENV)/.edge-installed $@
 
 # The real picamera2 (pure Python), unpacked beside the venv without its Pi-only

@@ -4,6 +4,7 @@
 `python -m benchmarks --mqtt`: the pipeline with MQTT on and off, delivery rate, an outage.
 `python -m benchmarks --flip`: the pipeline with flip averaging off and on (benchmarks/flip.py).
 `python -m benchmarks --privacy`: true faces left in clear under blur (benchmarks/privacy.py).
+`python -m benchmarks --batch`: many videos on 1, 2, N Dask workers (benchmarks/batch.py).
 `python -m benchmarks --console`: the console sink's cost per frame (benchmarks/console.py).
 `python -m benchmarks --far`: the far-face search's cost and phantoms, start-up and memory
 (benchmarks/far.py).
@@ -41,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from benchmarks import (
+    batch,
     components,
     console,
     distance,
@@ -407,6 +409,11 @@ def run_privacy(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "privacy", result, privacy.table(result))
 
 
+def run_batch(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(batch.run(rounds=1 if args.quick else 3), DEMO_CLIP, args.allow_dirty)
+    return write_result(out, "batch", result, batch.table(result))
+
+
 def run_mqtt(args: argparse.Namespace, out: Path) -> int:
     result = stamped(mqtt.run(str(args.clip), call_in_child), args.clip, args.allow_dirty)
     return write_result(out, "mqtt", result, mqtt.table(result))
@@ -471,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the pipeline with MQTT on vs off, events/s delivered, a broker outage",
     )
     parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="instead: many videos through `analyze` on 1, 2, N local Dask workers",
+    )
+    parser.add_argument(
         "--privacy",
         action="store_true",
         help="instead: true faces left in clear under [privacy] blur, and its cost",
@@ -526,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_flip(args, out)
     if args.privacy:
         return run_privacy(args, out)
+    if args.batch:
+        return run_batch(args, out)
     if args.console:
         return run_console(args, out)
     if args.far:

@@ -232,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--max-faces", type=int, help="the n largest faces only")
     analyze.add_argument("--config", help="TOML config file (detector, classifier, tracking)")
     analyze.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    analyze.add_argument(
+        "--workers",
+        type=int,
+        help="many videos: this many local worker processes (default: one per core)",
+    )
+    analyze.add_argument(
+        "--cluster", help="many videos: run them on the Dask scheduler at this address"
+    )
 
     fleet = commands.add_parser("monitor", help="a live table of every device on an MQTT broker")
     fleet.add_argument("url", help="mqtt://host[:1883] or mqtts://host[:8883]")
@@ -436,6 +444,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not videos:
         raise ConfigError(f"no video files in {', '.join(map(str, args.inputs))}")
     output_folder(args.out, "--out")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if len(videos) > 1 or args.workers or args.cluster:
+        return _analyze_many(args, videos, config)
     failed = 0
     with FaceAnalyzer.from_config(config.detector, config.classifier) as analyzer:
         for video in videos:
@@ -460,6 +472,32 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 summary["processed_fps"],
                 out / "report.html",
             )
+    return EXIT_FAILED if failed else 0
+
+
+def _analyze_many(args: argparse.Namespace, videos: list[Path], config) -> int:
+    """Many videos: a folder each under --out, combined tables beside them
+    (edge/batch.py), on Dask when it is installed or asked for."""
+    from edge.batch import BatchError, analyze_many, dask_available
+
+    asked = bool(args.workers or args.cluster)
+    if not asked and not dask_available():
+        log.info("Dask is not installed: one video after another (pip install "
+                 "'emotion-edge[batch]' runs them in parallel)")  # fmt: skip
+    try:
+        rows = analyze_many(
+            videos, args.out, config, args.every, args.workers, args.cluster, args.overwrite
+        )
+    except BatchError as exc:
+        raise ConfigError(str(exc)) from None
+    failed = sum(row["status"] == "failed" for row in rows)
+    log.info(
+        "%d video(s): %d failed; every video's tracks in %s, the reports linked from %s",
+        len(rows),
+        failed,
+        args.out / "tracks.csv",
+        args.out / "index.html",
+    )
     return EXIT_FAILED if failed else 0
 
 

@@ -193,7 +193,10 @@ def analyze_video(
     write_tracks_csv(out_dir / "tracks.csv", summary["tracks"], labels)
     plot = timeline(list(tracks.values()), labels, out_dir / "timeline.png")
     write_html(out_dir / "report.html", summary, plot)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Last, and whole or not at all: its presence says the analysis finished.
+    partial = out_dir / "summary.json.partial"
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    partial.replace(out_dir / "summary.json")
     return summary
 
 

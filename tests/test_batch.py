@@ -67,6 +67,9 @@ def test_many_videos_on_a_local_cluster_give_the_single_runs_rows(clips, batch, 
         ]
         assert mine == rows(single / "tracks.csv") and mine  # the same rows, in order
         assert rows(out / f"clip{n}" / "faces.csv") == rows(single / "faces.csv")
+    parquet = pytest.importorskip("pyarrow.parquet").read_table(out / "tracks.parquet")
+    assert len(parquet) == len(combined) and parquet.column_names == list(combined[0])
+    assert parquet.column("dominant").to_pylist() == [row["dominant"] for row in combined]
     index = (out / "index.html").read_text()
     assert index.count('href="clip') == 3 and "failed: " in index
 

@@ -160,6 +160,13 @@ class WebConfig(_Section):
     )
     max_upload_mb: float = Field(10.0, gt=0, le=100)
     jpeg_quality: int = Field(80, ge=10, le=100)
+    stream_fps: float = Field(
+        15.0,
+        ge=0,
+        le=120,
+        description="most frames a second the stream encodes (once for all viewers; a "
+        "viewer gets the newest); 0: every processed frame",
+    )
 
     @field_validator("token")
     @classmethod

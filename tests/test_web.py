@@ -204,6 +204,38 @@ def test_frames_are_encoded_only_while_someone_watches(live):
     assert live.hub.encoded >= before + 2
 
 
+def test_the_stream_encodes_at_most_stream_fps_and_sends_the_newest_frame():
+    from edge.frames import Frame, Result
+
+    hub = FrameHub(stream_fps=5)
+    sent: list[bytes] = []
+    hub.on_jpeg = lambda seq, data: sent.append(data)
+    hub.add_viewer()
+    hub.start()
+    started = time.monotonic()
+    index = 0
+    try:
+        while time.monotonic() - started < 1.5:  # published far faster than 5 a second
+            image = np.full((48, 64, 3), index % 250, np.uint8)
+            hub.publish(Result(Frame(image, index, 0.0), []))
+            index += 1
+            time.sleep(0.002)
+        newest = (index - 1) % 250
+
+        def shown() -> int:
+            last = cv2.imdecode(np.frombuffer(sent[-1], np.uint8), cv2.IMREAD_GRAYSCALE)
+            return int(np.median(last))
+
+        deadline = time.monotonic() + 10  # the last one published is the next sent
+        while not (sent and abs(shown() - newest) <= 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        hub.close()
+    assert index > 50 and abs(shown() - newest) <= 2  # the newest, not a stale one
+    assert 1 <= hub.encoded <= 5 * elapsed + 2, (hub.encoded, elapsed)  # however fast this is
+
+
 def test_a_stalled_viewer_misses_frames_and_holds_up_nobody_else():
     with LivePipeline(web_config()) as live:
         host, port = live.url.removeprefix("http://").strip("/").split(":")

@@ -68,7 +68,9 @@ class WebSink(Sink):
             "model": config.classifier.model_name,
         }
         privacy = config.privacy
-        self.hub = FrameHub(config.web.jpeg_quality, stats, privacy.faces, privacy.masks)
+        self.hub = FrameHub(
+            config.web.jpeg_quality, stats, privacy.faces, privacy.masks, config.web.stream_fps
+        )
         self.server = WebServer(config, self.hub, info, pause)
 
     @classmethod

@@ -97,3 +97,14 @@ def test_metrics_arithmetic():
     assert m["per_class"]["c"]["recall"] == 0.0
     assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3, abs=1e-4)
+
+
+def test_the_pipeline_check_runs_analyze_on_distinct_faces_and_pairs_them(public_test_sample):
+    from host_training.pipeline_check import check
+
+    result = check(MODEL, MODEL, public_test_sample.parent, 7 * PER_CLASS)
+    assert result["faces"] == result["distinct_files"] == 7 * PER_CLASS
+    assert result["found_by_both"] >= 0.85 * result["faces"]  # big faces: the detector finds them
+    same = result["difference"]  # a model against itself: the same answer on every face
+    assert same["gained"] == same["lost"] == 0 and same["interval_95"] == [0.0, 0.0]
+    assert 0.3 < result["accuracy"]["shipped"] == result["accuracy"]["candidate"] < 1.0

@@ -263,6 +263,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "tracker": _benchmark_table("scripts.tracker_similarity", "tracker_similarity"),
     "soak": soak,
     "pi-vm-check": _benchmark_table("scripts.pi_vm_check", "pi-vm-check"),
+    "pi-vm-check-trixie": _benchmark_table("scripts.pi_vm_check", "pi-vm-check-trixie"),
     "pi-vm-check-summary": pi_vm_check_summary,
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,

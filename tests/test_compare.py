@@ -41,3 +41,26 @@ def test_mcnemar_is_the_exact_binomial_tail():
 def test_answers_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="one per face"):
         paired_difference(np.ones(3, bool), np.ones(4, bool))
+
+
+def test_the_verdict_is_the_written_rule_on_the_figures():
+    from host_training.compare import verdict
+
+    rng = np.random.default_rng(3)
+    shipped = rng.random(3000) < 0.70
+    better = shipped.copy()
+    better[np.flatnonzero(~shipped)[:150]] = True
+    result = {
+        "ferplus_majority": paired_difference(shipped, better),
+        "fer2013_labels": paired_difference(shipped, shipped),  # even
+        "recall_fer2013": {"candidate": {"angry": 0.6, "disgust": 0.31, "happy": 0.9}},
+    }
+    assert all(ok for _, ok, _ in verdict(result))
+    result["recall_fer2013"]["candidate"]["disgust"] = 0.29  # one class below the floor
+    failed = [rule for rule, ok, said in verdict(result) if not ok]
+    assert failed == ["every class's recall at least 0.30"]
+    worse = shipped.copy()
+    worse[np.flatnonzero(shipped)[:150]] = False  # FER-2013 labels: clearly worse
+    result["fer2013_labels"] = paired_difference(shipped, worse)
+    failed = {rule for rule, ok, said in verdict(result) if not ok}
+    assert "FER-2013 labels: not worse beyond noise" in failed

@@ -155,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"compare: {path} not found", file=sys.stderr)
             return 2
+    from benchmarks.provenance import provenance, record_start
+
+    record_start()
     result = compare(args.shipped, args.candidate, args.data)
+    result["provenance"] = {
+        "shipped": provenance(model=args.shipped),
+        "candidate": provenance(model=args.candidate),
+    }
     if args.pipeline_faces:
         from host_training.pipeline_check import check
 

@@ -250,6 +250,19 @@ def pi_vm_check_summary() -> str:
     return "\n".join(lines) + "\n\n" + source(*paths)
 
 
+def ship_rule() -> str:
+    """The third pass's candidate against the shipped model, rule by rule."""
+    path = EVALUATION / "ship-rule-cnn-crowd-w04.json"
+    result = load(path)
+    lines = ["| rule | result | figures |", "|---|---|---|"]
+    for rule in result["verdict"]:
+        lines.append(
+            f"| {rule['rule']} | {'passed' if rule['passed'] else '**failed**'} "
+            f"| {rule['figures']} |"
+        )
+    return "\n".join(lines) + "\n\n" + source(path)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "pipeline": pipeline,
     "accuracy": accuracy,
@@ -268,6 +281,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,
     "front": front,
+    "ship-rule": ship_rule,
     "ensemble": _benchmark_table("benchmarks.ensemble", "ensemble"),
 }
 

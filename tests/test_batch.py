@@ -124,3 +124,18 @@ def test_a_summary_is_written_whole_or_not_at_all(clips, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["frames_processed"] == 40
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_existing_cluster_runs_the_videos_by_its_address(clips, tmp_path):
+    from distributed import LocalCluster
+
+    videos = [str(clips / "clip0.mkv"), str(clips / "clip1.mkv")]
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        proc = run_cli("analyze", *videos, "--out", str(tmp_path), "--cluster", address,
+                       timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"on the cluster at {address}" in proc.stderr
+    assert {row["status"] for row in rows(tmp_path / "videos.csv")} == {"analysed"}

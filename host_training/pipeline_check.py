@@ -32,8 +32,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from host_training.compare import paired_difference
 from host_training.data import LABELS
+from host_training.paired import paired_difference
 
 WIDTH, HEIGHT, FPS = 640, 480, 15
 SIDE = 230

@@ -4,7 +4,7 @@ reports from two models' right/wrong answers on the same faces."""
 import numpy as np
 import pytest
 
-from host_training.compare import mcnemar_p, paired_difference
+from host_training.paired import mcnemar_p, paired_difference
 
 
 def test_a_clear_gain_has_an_interval_above_zero_and_a_small_p():

@@ -1,6 +1,7 @@
 """The shipped model evaluated on real PublicTest faces, with the TFLite runtime only."""
 
 import json
+import shutil
 import tarfile
 
 import cv2
@@ -80,7 +81,7 @@ def test_both_protocols_on_public_test_faces(public_test_sample, tmp_path, capsy
     assert "FER+ majority accuracy" in capsys.readouterr().out
     other = tmp_path / "other" / "happy"
     other.mkdir(parents=True)
-    sample[0].rename(other / "mine.jpg")
+    shutil.copy(sample[0], other / "mine.jpg")  # a copy: the module's sample stays whole
     assert main([str(MODEL), str(other.parent), "--votes", str(VOTES)]) == 2
     assert "no FER+ votes for happy/mine.jpg" in caplog.text
     assert main([str(MODEL), str(other.parent)]) == 0

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edge.batch import local_workers
 from edge.config import DEMO_CLIP
+from edge.sources.video import VideoSource
 
 log = logging.getLogger("benchmarks.batch")
 VIDEOS = 8
@@ -81,13 +82,8 @@ def run(rounds: int = 3, videos: int = VIDEOS) -> dict:
 
 
 def _frames(clip: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(clip))
-    try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
+    with VideoSource(clip) as source:
+        return source.frame_count
 
 
 def table(result: dict) -> str:

@@ -30,7 +30,7 @@ import html
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,14 +179,13 @@ def analyze_many(
     workers: int | None = None,
     cluster: str | None = None,
     overwrite: bool = False,
-    parallel: bool | None = None,
-    on_result: Callable[[Job, dict], None] | None = None,
 ) -> list[dict]:
     """Analyse `videos` into folders under `out` and write the combined
-    tables; returns one row per video (videos.csv's). `parallel` None: on
-    Dask when it is installed, one after another here when not."""
+    tables; returns one row per video (videos.csv's). On Dask when it is
+    installed (or asked for: `workers`, `cluster`), one after another here
+    when not."""
     jobs = plan(videos, out)
-    rows: dict[Path, dict] = {}
+    outcomes: dict[Path, tuple[str, dict]] = {}  # video: (status, its summary)
     todo = []
     for job in jobs:
         done = None if overwrite else finished(job.folder)
@@ -194,10 +193,12 @@ def analyze_many(
             todo.append(job)
         else:
             log.info("%s: analysed before (%s): kept; --overwrite redoes it", job.video, job.folder)
-            rows[job.video] = _row(job, done, "kept")
-    if parallel is None:
-        parallel = dask_available() or bool(workers or cluster)
-    if parallel:  # a worker per core: each one's classifier on one thread
+            outcomes[job.video] = ("kept", done)
+    parallel = bool(workers or cluster) or dask_available()
+    if not parallel:
+        log.info("Dask is not installed: one video after another (%s runs them in parallel)",
+                 BATCH_EXTRA)  # fmt: skip
+    else:  # a worker per core: each one's classifier on one thread
         config = config.model_copy(
             update={"classifier": config.classifier.model_copy(update={"num_threads": 1})}
         )
@@ -216,54 +217,51 @@ def analyze_many(
             bar.update(1)
             if "error" in summary:
                 log.error("%s", summary["error"])
-                rows[job.video] = _row(job, summary, "failed")
-            else:
-                frames += summary["frames_processed"]
-                bar.set_postfix(frames=frames)
-                log.info(
-                    "%s: %d frames, %d track(s) in %.1f s -> %s",
-                    job.video,
-                    summary["frames_processed"],
-                    len(summary["tracks"]),
-                    summary["seconds"],
-                    job.folder / "report.html",
-                )
-                rows[job.video] = _row(job, summary, "analysed")
-            if on_result:
-                on_result(job, summary)
+                outcomes[job.video] = ("failed", summary)
+                continue
+            frames += summary["frames_processed"]
+            bar.set_postfix(frames=frames)
+            log.info(
+                "%s: %d frames, %d track(s) in %.1f s -> %s",
+                job.video,
+                summary["frames_processed"],
+                len(summary["tracks"]),
+                summary["seconds"],
+                job.folder / "report.html",
+            )
+            outcomes[job.video] = ("analysed", summary)
     finally:
         bar.close()
-    ordered = [rows[job.video] for job in jobs if job.video in rows]
-    write_combined(out, jobs, ordered)
-    return ordered
+    done_jobs = [job for job in jobs if job.video in outcomes]
+    return write_combined(out, [(job, *outcomes[job.video]) for job in done_jobs])
 
 
-def _row(job: Job, summary: dict, status: str) -> dict:
-    return {
-        "video": str(job.video),
-        "folder": job.folder.name,
-        "status": status,
-        "frames_processed": summary.get("frames_processed", ""),
-        "tracks": len(summary["tracks"]) if "tracks" in summary else "",
-        "face_rows": summary.get("face_rows", ""),
-        "seconds": summary.get("seconds", ""),
-        "error": summary.get("error", ""),
-    }
-
-
-def write_combined(out: Path, jobs: list[Job], rows: list[dict]) -> None:
-    """videos.csv, tracks.csv (+ .parquet with pyarrow) and index.html in `out`."""
+def write_combined(out: Path, outcomes: list[tuple[Job, str, dict]]) -> list[dict]:
+    """videos.csv, tracks.csv (+ .parquet with pyarrow) and index.html in
+    `out`, from each video's (job, status, summary); returns videos.csv's rows."""
     out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "video": str(job.video),
+            "folder": job.folder.name,
+            "status": status,
+            "frames_processed": summary.get("frames_processed", ""),
+            "tracks": len(summary["tracks"]) if "tracks" in summary else "",
+            "face_rows": summary.get("face_rows", ""),
+            "seconds": summary.get("seconds", ""),
+            "error": summary.get("error", ""),
+        }
+        for job, status, summary in outcomes
+    ]
     with (out / "videos.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=VIDEO_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    tracks: list[dict] = []
-    folders = {str(job.video): job.folder for job in jobs}
-    for row in rows:
-        summary = finished(folders[row["video"]]) if row["status"] != "failed" else None
-        for track in (summary or {}).get("tracks", []):
-            tracks.append({"video": row["video"], **track})
+    tracks = [
+        {"video": str(job.video), **track}
+        for job, _, summary in outcomes
+        for track in summary.get("tracks", [])
+    ]
     if tracks:
         fields = list(dict.fromkeys(key for track in tracks for key in track))
         with (out / "tracks.csv").open("w", newline="") as handle:
@@ -272,6 +270,7 @@ def write_combined(out: Path, jobs: list[Job], rows: list[dict]) -> None:
             writer.writerows(tracks)
         _write_parquet(out / "tracks.parquet", tracks)
     _write_index(out / "index.html", rows)
+    return rows
 
 
 def _write_parquet(path: Path, tracks: list[dict]) -> None:

@@ -478,12 +478,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _analyze_many(args: argparse.Namespace, videos: list[Path], config) -> int:
     """Many videos: a folder each under --out, combined tables beside them
     (edge/batch.py), on Dask when it is installed or asked for."""
-    from edge.batch import BatchError, analyze_many, dask_available
+    from edge.batch import BatchError, analyze_many
 
-    asked = bool(args.workers or args.cluster)
-    if not asked and not dask_available():
-        log.info("Dask is not installed: one video after another (pip install "
-                 "'emotion-edge[batch]' runs them in parallel)")  # fmt: skip
     try:
         rows = analyze_many(
             videos, args.out, config, args.every, args.workers, args.cluster, args.overwrite

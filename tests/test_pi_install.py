@@ -29,8 +29,9 @@ if not PYTHON.exists():
     pytest.skip(f"{PI_VENV} is missing: run `make test`", allow_module_level=True)
 
 
-def run(*command: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """A command in the Pi venv, with no trace of the dev venv in its environment."""
+def run(*command: str | Path, timeout: float = 300, code: int = 0) -> subprocess.CompletedProcess:
+    """A command in the Pi venv, with no trace of the dev venv in its
+    environment; it must exit with `code`, and never in a traceback."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -45,7 +46,7 @@ def run(*command: str | Path, timeout: float = 300) -> subprocess.CompletedProce
         cwd=ROOT,
         env=env,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == code, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return proc
 
@@ -139,3 +140,15 @@ def test_mqtt_events_and_the_monitor(mosquitto):
         "--mqtt", mosquitto.url)  # fmt: skip
     proc = run(EMOTION_EDGE, "monitor", mosquitto.url, "--once", "1.5", timeout=60)
     assert "1 device(s)" in proc.stdout, proc.stdout
+
+
+def test_analyze_on_many_videos_without_the_batch_extra(tmp_path):
+    # The Pi's install has no Dask: many videos run one after another, and
+    # asking for workers is one line naming the extra, not a traceback.
+    clips = [short_clip(tmp_path / f"session{n}.mp4") for n in range(2)]
+    proc = run(EMOTION_EDGE, "analyze", *clips, "--out", tmp_path / "report")
+    assert "one video after another" in proc.stderr
+    assert (tmp_path / "report" / "videos.csv").read_text().count("analysed") == 2
+    asked = run(EMOTION_EDGE, "analyze", clips[0], "--out", tmp_path / "o", "--workers", "2",
+                code=2)  # fmt: skip
+    assert "pip install 'emotion-edge[batch]'" in asked.stderr

@@ -10,7 +10,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-from conftest import DEMO_CLIP, ROOT, assert_one_line_error, demo_frame, run_cli
+from conftest import DEMO_CLIP, ROOT, assert_one_line_error, demo_frame, demo_truth, run_cli
 
 from edge.analysis import FaceAnalyzer
 from edge.config import ClassifierConfig, DetectorConfig, RunConfig
@@ -292,8 +292,7 @@ def test_a_face_the_detector_misses_on_a_frame_stays_obscured():
     )
     results = []
     Pipeline(config, analyzer=analyzer, on_result=results.append).run()
-    truth = {f["frame"]: f["faces"] for f in json.loads(
-        (ROOT / "assets/demo/faces.truth.json").read_text())["frames"]}  # fmt: skip
+    truth = {f["frame"]: f["faces"] for f in demo_truth()["frames"]}
     checked = 0
     for result in results:
         if result.frame.index not in missed:
@@ -306,18 +305,24 @@ def test_a_face_the_detector_misses_on_a_frame_stays_obscured():
     assert checked == sum(len(truth[i]) for i in missed) > 0
 
 
-def test_a_stream_is_obscured_whole_until_the_whole_view_was_searched():
+def blurred_demo(frames: int) -> list[Result]:
+    """The demo clip's first `frames` results with the far search and blur on."""
     config = RunConfig.model_validate(
         {
             "source": {"name": "demo"},
             "output": {"display": "none"},
             "detector": {"tiles": 3},
             "privacy": {"faces": "blur"},
-            "run": {"max_frames": 40},
+            "run": {"max_frames": frames},
         }
     )
-    results = []
+    results: list[Result] = []
     Pipeline(config, on_result=results.append).run()
+    return results
+
+
+def test_a_stream_is_obscured_whole_until_the_whole_view_was_searched():
+    results = blurred_demo(40)
     concealed = [r.frame.index for r in results if r.concealed]
     assert concealed and concealed[0] == 0  # from the very first frame
     assert concealed == list(range(len(concealed))) and len(concealed) < 30  # then never again
@@ -333,19 +338,8 @@ def test_faces_that_arrive_where_no_search_has_looked_yet_are_obscured():
     # for the whole-frame pass, appear in a view searched long ago. Until a
     # tile's search has looked where the picture changed (and then its finds
     # speak for it), the change is obscured: none of them leaves in clear.
-    config = RunConfig.model_validate(
-        {
-            "source": {"name": "demo"},
-            "output": {"display": "none"},
-            "detector": {"tiles": 3},
-            "privacy": {"faces": "blur"},
-            "run": {"max_frames": 250},
-        }
-    )
-    results = []
-    Pipeline(config, on_result=results.append).run()
-    truth = {f["frame"]: f["faces"] for f in json.loads(
-        (ROOT / "assets/demo/faces.truth.json").read_text())["frames"]}  # fmt: skip
+    results = blurred_demo(250)
+    truth = {f["frame"]: f["faces"] for f in demo_truth()["frames"]}
     arrived = [r for r in results if r.frame.index >= 240]
     assert not any(r.concealed for r in arrived)  # not by hiding all of the picture
     assert sum(len(truth[r.frame.index]) for r in arrived) == 30

@@ -178,6 +178,7 @@ class MediaPipeDetector(Detector):
         tiles = self._tiles
         self._motion.update(image)
         heads = [head(f.box) for f in whole]
+        shadows = [behind(f.box, height) for f in whole]  # where no far face can be seen
         # A far face fills a quarter of its window: the short-range model,
         # half the full range's cost, sees it there. Followed boxes come before
         # the tiles' in the merge, so a followed face keeps one kind of box
@@ -190,7 +191,6 @@ class MediaPipeDetector(Detector):
             windows, self._all_tiles = tiles, False
             self._schedule.searched_all(self._frame)
         elif self._frame % self.tile_every == 0:
-            shadows = [behind(f.box, height) for f in whole]
             index = self._schedule.pick(
                 self._frame,
                 lambda i: self._motion.changed(tiles[i], shadows),
@@ -212,8 +212,7 @@ class MediaPipeDetector(Detector):
             self._candidates.add(new)
         if len(windows) > 1:  # a photo (forget): no next frame to wait for
             found_again += self._confirm(image, heads)
-        if self._unsure_score is not None:
-            shadows = [behind(f.box, height) for f in whole]
+        if self._unsure_score is not None:  # privacy: obscure what no search has seen
             self._unsure += self._motion.unsearched(shadows)
         by_score = sorted(found_again, key=lambda d: -d.score)
         return sorted(followed, key=lambda d: -d.score) + by_score

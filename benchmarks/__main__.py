@@ -367,6 +367,8 @@ def run_soak(args: argparse.Namespace, out: Path) -> int:
         f"{result['frames']:,} frames in {args.soak:g} min; RSS slope after warm-up "
         f"{result['rss_mb']['slope_mb_per_hour']} MB/h ({result['rss_mb']['after_warmup']} -> "
         f"{result['rss_mb']['end']} MB); FPS first/last 10 %: {first['fps']} / {last['fps']}; "
+        f"unpaced FPS start/end: {result['unpaced_start']['fps']} / "
+        f"{result['unpaced_end']['fps']}; "
         f"latency p99 first/last 10 %: {first['latency_ms']['p99']} / "
         f"{last['latency_ms']['p99']} ms"
     )

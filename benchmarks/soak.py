@@ -7,7 +7,14 @@ end-to-end latency goes into one sketch for the first 10 % of the run and
 one for the last 10 %. It reports the RSS slope after warm-up (MB per hour,
 a least-squares fit), and FPS and p99 latency in the first against the last
 10 %: a leak shows as a slope, a slow degradation as a last 10 % worse than
-the first. Writes `soak.json` and `soak.png` beside the other results.
+the first.
+
+Paced at the clip's 15 fps, a pipeline that can do far more shows the same
+FPS at both ends however much slower it has become. So the run also reads
+the file unpaced (`Pipeline.unpaced_for`) for a burst right after the first
+10 % and right before the last: the frames processed per second there are
+what the pipeline can do, and they can move. Writes `soak.json` and
+`soak.png` beside the other results.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from edge.stats import Sketch
 log = logging.getLogger("benchmarks.soak")
 SAMPLE_S = 5.0
 EDGE = 0.10  # the first and last share of the run that are compared
+BURST_S = 30.0  # an unpaced burst's length, at most; 5 % of a short run
 
 
 def rss_mb() -> float:
@@ -77,14 +85,24 @@ def soak(clip: str, minutes: float, sample_s: float = SAMPLE_S) -> dict:
                 "run": {"duration": duration},
             }
         )
-        windows: list[Window] = []  # the first and last 10 %, from the first result on
+        burst = min(BURST_S, 0.05 * duration)
+        # From the first result on: the first and last 10 % (paced), and the
+        # unpaced bursts just after the first and just before the last.
+        windows: list[Window] = []
         started = threading.Event()
 
         def on_result(result: Result) -> None:
             now = time.monotonic()
             if not windows:
-                windows.append(Window(now, now + EDGE * duration))
-                windows.append(Window(now + (1 - EDGE) * duration, now + 2 * duration))
+                first_end, last_start = now + EDGE * duration, now + (1 - EDGE) * duration
+                windows.extend(
+                    [
+                        Window(now, first_end),
+                        Window(last_start, now + 2 * duration),
+                        Window(first_end, first_end + burst),
+                        Window(last_start - burst, last_start),
+                    ]
+                )
                 started.set()
             for window in windows:
                 window.add(now, result)
@@ -101,6 +119,14 @@ def soak(clip: str, minutes: float, sample_s: float = SAMPLE_S) -> dict:
             while not done.wait(sample_s):
                 samples.append((time.monotonic() - t0, rss_mb(), pipeline.stats.processed))
 
+        def unpace() -> None:
+            started.wait()
+            for window in windows[2:]:
+                if done.wait(window.start - time.monotonic()):
+                    return
+                pipeline.unpaced_for(burst)
+
+        threading.Thread(target=unpace, daemon=True).start()
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         summary = pipeline.run()
@@ -126,6 +152,9 @@ def soak(clip: str, minutes: float, sample_s: float = SAMPLE_S) -> dict:
         },
         "first_10_percent": windows[0].figures(),
         "last_10_percent": windows[1].figures(EDGE * duration),
+        "unpaced_burst_s": round(burst, 1),
+        "unpaced_start": windows[2].figures(),
+        "unpaced_end": windows[3].figures(),
         "samples": [[round(a, 1), round(b, 2), c] for a, b, c in samples],
     }
 

@@ -93,6 +93,7 @@ class Pipeline:
         self.on_waiting = on_waiting
         self.stop_event = threading.Event()
         self.stats = Stats()
+        self._unpaced_until = 0.0  # monotonic: a `--realtime` file read unpaced until then
         self._errors: list[BaseException] = []
         self._slots: tuple[LatestSlot, ...] = ()
         self._stats_writer: JsonLinesWriter | None = None
@@ -111,6 +112,13 @@ class Pipeline:
     def stop(self) -> None:
         """Ask every stage to finish; safe from any thread or a signal handler."""
         self.stop_event.set()
+
+    def unpaced_for(self, seconds: float) -> None:
+        """Read a `--realtime` file as fast as the pipeline takes frames for the
+        next `seconds`, then go back to the camera's pace from wherever the
+        file is then. A soak measures what the pipeline can do this way at its
+        start and end, which a run paced below that cannot show."""
+        self._unpaced_until = time.monotonic() + seconds
 
     # -- stages ---------------------------------------------------------------
 
@@ -147,6 +155,7 @@ class Pipeline:
         pace = self.config.source.realtime and not source.live
         interval = 1.0 / (source.fps or self.config.source.fps)
         start = time.monotonic()
+        schedule = start  # frame i of a paced file exists at schedule + i/fps
         index = 0
         try:
             while not self.stop_event.is_set():
@@ -154,9 +163,11 @@ class Pipeline:
                     break
                 if limits.duration and time.monotonic() - start >= limits.duration:
                     break
-                if pace:
-                    # A file played like a camera: frame i exists at start + i/fps.
-                    delay = start + index * interval - time.monotonic()
+                if pace and time.monotonic() < self._unpaced_until:
+                    schedule = time.monotonic() - index * interval  # the pace resumes from here
+                elif pace:
+                    # A file played like a camera: frame i exists at schedule + i/fps.
+                    delay = schedule + index * interval - time.monotonic()
                     if delay > 0 and self.stop_event.wait(delay):
                         break
                 t0 = time.perf_counter()

@@ -185,6 +185,14 @@ def soak() -> str:
             "|---|---:|---:|",
             f"| processed FPS | {first['fps']:.1f} | {last['fps']:.1f} |",
             f"| latency p50 / p95 / p99 ms | {lat(first)} | {lat(last)} |",
+            *(
+                [
+                    f"| unpaced FPS: a {s['unpaced_burst_s']:g} s burst just after / just "
+                    f"before | {s['unpaced_start']['fps']:.1f} | {s['unpaced_end']['fps']:.1f} |"
+                ]
+                if "unpaced_start" in s
+                else []
+            ),
             "",
             f"{s['minutes']:g} minutes, {s['frames']:,} frames ({s['frames_skipped']} skipped), "
             f"{s['events_mb']} MB of events. Resident memory {rss['after_warmup']} MB after "

@@ -99,10 +99,14 @@ def test_a_short_soak_reports_memory_and_first_vs_last(tmp_path):
     assert result["model"]["sha256"] == shipped_model_sha256()
     assert result["frames"] > 0 and result["samples"]
     assert set(result["rss_mb"]) == {"after_warmup", "end", "max", "slope_mb_per_hour"}
-    for edge in ("first_10_percent", "last_10_percent"):
+    for edge in ("first_10_percent", "last_10_percent", "unpaced_start", "unpaced_end"):
         assert result[edge]["frames"] > 0 and set(result[edge]["latency_ms"]) == {
             "p50", "p95", "p99"
         }  # fmt: skip
+    # Paced at the clip's 15 fps, the bursts read unpaced: the only figures
+    # that can show a pipeline that has slowed but still keeps up.
+    paced = result["first_10_percent"]["fps"]
+    assert result["unpaced_start"]["fps"] > paced and result["unpaced_end"]["fps"] > paced
     assert (tmp_path / "soak.png").read_bytes()[:4] == b"\x89PNG"
     assert "RSS slope after warm-up" in proc.stdout
 

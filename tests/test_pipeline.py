@@ -70,6 +70,41 @@ def test_realtime_file_drops_when_output_is_slow_and_counts_it():
     assert summary["latency_ms"]["p95"] < 1000
 
 
+class SlowFile(Source):
+    """A file recorded at one frame every 2 s: played like a camera, a run of a
+    second reads two frames (the second is read when due), whatever the
+    machine's speed."""
+
+    fps = 0.5
+    description = "slow file"
+
+    def _open(self):
+        self.inner = VideoSource(DEMO_CLIP).open()
+
+    def _read(self):
+        return self.inner.read()
+
+    def _close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize("unpaced", [False, True])
+def test_a_paced_file_read_unpaced_for_a_while_takes_frames_as_fast_as_it_can(unpaced):
+    """What a soak measures at its start and end (benchmarks/soak.py)."""
+    pipeline = Pipeline(
+        config(source={"realtime": True}, run={"duration": 1.0}),
+        source=SlowFile().open(),
+        sinks=[CollectSink()],
+    )
+    if unpaced:
+        pipeline.unpaced_for(60)
+    summary = pipeline.run()
+    if unpaced:
+        assert summary["frames_captured"] > 2
+    else:
+        assert summary["frames_captured"] == 2
+
+
 class FlakySource(Source):
     """A live camera that breaks one frame, then drops out once, then recovers."""
 

@@ -10,6 +10,8 @@
 (benchmarks/far.py).
 `python -m benchmarks --ensemble`: what two models in `[classifier] models` cost
 (benchmarks/ensemble.py).
+`python -m benchmarks --profile`: where the threaded pipeline's time goes, on CPU and holding
+the GIL (benchmarks/profile.py, py-spy).
 
 Everything in one run, on one machine, on the same clip, so the ratios compare
 like with like: the pipeline configurations (threaded, sequential,
@@ -51,6 +53,7 @@ from benchmarks import (
     flip,
     mqtt,
     privacy,
+    profile,
     runners,
     soak,
     viewers,
@@ -445,6 +448,11 @@ def run_ensemble(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "ensemble", result, ensemble.table(result))
 
 
+def run_profile(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(profile.run(str(args.clip)), args.clip, args.allow_dirty)
+    return write_result(out, "profile", result, profile.table(result))
+
+
 def run_console(args: argparse.Namespace, out: Path) -> int:
     result = stamped(
         console.run(str(args.clip), frames=100 if args.quick else 300), args.clip, args.allow_dirty
@@ -505,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the far-face search's cost and phantoms, start-up time and memory",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: where the threaded pipeline's time goes, on CPU and holding the GIL",
+    )
+    parser.add_argument(
         "--ensemble",
         action="store_true",
         help="instead: the pipeline with one model and with two in [classifier] models",
@@ -542,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_privacy(args, out)
     if args.batch:
         return run_batch(args, out)
+    if args.profile:
+        return run_profile(args, out)
     if args.console:
         return run_console(args, out)
     if args.far:

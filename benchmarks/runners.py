@@ -43,6 +43,7 @@ def threaded(
     tiles: int | None = None,
     models: list[str] | None = None,
     privacy_faces: str | None = None,
+    loop: bool = False,
 ) -> dict:
     from edge.engine import Pipeline
 
@@ -53,7 +54,7 @@ def threaded(
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig.model_validate(
             {
-                "source": {"name": clip, "realtime": realtime},
+                "source": {"name": clip, "realtime": realtime, "loop": loop},
                 "classifier": classifier,
                 "detector": detector,
                 "output": {"display": "none", "record": f"{tmp}/out.mp4", "stats_interval": 3600},

@@ -66,10 +66,11 @@ def crop_face(
     image are filled by replicating the border, which a CNN mistakes for
     content far less than a black band.
     """
-    gray = to_gray(image)
-    if box is not None:
+    if box is None:
+        gray = to_gray(image)
+    else:
         left, top, side, _ = square_box(box, margin, lift)
-        height, width = gray.shape
+        height, width = image.shape[:2]
         pad_left, pad_top = max(0, -left), max(0, -top)
         pad_right = max(0, left + side - width)
         pad_bottom = max(0, top + side - height)
@@ -77,7 +78,8 @@ def crop_face(
         x1, y1 = min(width, left + side), min(height, top + side)
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"face box {tuple(box)} lies outside the {width}x{height} image")
-        gray = gray[y0:y1, x0:x1]
+        # Only the face's pixels to gray, not the whole frame once per face.
+        gray = to_gray(image[y0:y1, x0:x1])
         if pad_left or pad_top or pad_right or pad_bottom:
             gray = cv2.copyMakeBorder(
                 gray, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE

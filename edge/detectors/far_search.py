@@ -104,9 +104,9 @@ class MotionMap:
     def update(self, image: np.ndarray) -> None:
         height, width = image.shape[:2]
         size = (self.width, max(1, round(height * self.width / width)))
+        if image.ndim == 3:  # gray first: averaging one channel is a third of the work
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         self._scale = self.width / width
         self._full = (width, height)
         if self._previous is None or self._previous.shape != small.shape:

@@ -109,7 +109,12 @@ def compare(clip: str, counts=(0, 3), repeats: int = 2, realtime: bool = False) 
     for _ in range(repeats):
         for n in counts:
             runs[n].append(with_viewers(clip, n, realtime))
-    result = {}
+    result: dict = {}
+    if len(counts) == 2:  # each repeat's ratio, the runs side by side
+        low, high = counts
+        result["pair_ratios"] = [
+            round(b["fps"] / a["fps"], 3) for a, b in zip(runs[low], runs[high], strict=True)
+        ]
     for n, items in runs.items():
         items.sort(key=lambda r: r["fps"])
         result[str(n)] = items[len(items) // 2]

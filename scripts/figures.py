@@ -71,6 +71,19 @@ def pipeline() -> str:
     missed = [k for k, t in targets.items() if not t["met"]]
     per_face = r["components"]["classifier_ms_per_face"]
     machine = r["machine"]
+    if "rounds" in r:
+        lines += [
+            "",
+            f"| ratio, side by side | median of {len(r['rounds'])} rounds | range | target |",
+            "|---|---:|---|---|",
+        ]
+        for key, t in targets.items():
+            if "range" in t:
+                mark = "" if t["met"] else " (**missed**)"
+                lines.append(
+                    f"| {key} | {t['value']} | {t['range'][0]} to {t['range'][1]} | "
+                    f"{t['target']}{mark} |"
+                )
     lines += [
         "",
         f"On {machine['cpu']}, {machine['cores']} cores. "
@@ -291,6 +304,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "front": front,
     "ship-rule": ship_rule,
     "ensemble": _benchmark_table("benchmarks.ensemble", "ensemble"),
+    "profile": _benchmark_table("benchmarks.profile", "profile"),
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

@@ -10,6 +10,8 @@
 (benchmarks/far.py).
 `python -m benchmarks --ensemble`: what two models in `[classifier] models` cost
 (benchmarks/ensemble.py).
+`python -m benchmarks --against REF`: this tree's pipeline beside commit REF's
+(benchmarks/against.py).
 `python -m benchmarks --profile`: where the threaded pipeline's time goes, on CPU and holding
 the GIL (benchmarks/profile.py, py-spy).
 
@@ -45,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from benchmarks import (
+    against,
     batch,
     components,
     console,
@@ -489,6 +492,13 @@ def run_ensemble(args: argparse.Namespace, out: Path) -> int:
     return write_result(out, "ensemble", result, ensemble.table(result))
 
 
+def run_against(args: argparse.Namespace, out: Path) -> int:
+    result = stamped(
+        against.run(args.against, str(args.clip), args.pairs), args.clip, args.allow_dirty
+    )
+    return write_result(out, "against", result, against.table(result))
+
+
 def run_profile(args: argparse.Namespace, out: Path) -> int:
     result = stamped(profile.run(str(args.clip)), args.clip, args.allow_dirty)
     return write_result(out, "profile", result, profile.table(result))
@@ -560,6 +570,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the far-face search's cost and phantoms, start-up time and memory",
     )
     parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="instead: this tree's threaded pipeline beside commit REF's, alternated pairs",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="instead: where the threaded pipeline's time goes, on CPU and holding the GIL",
@@ -606,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_batch(args, out)
     if args.profile:
         return run_profile(args, out)
+    if args.against:
+        return run_against(args, out)
     if args.console:
         return run_console(args, out)
     if args.far:

@@ -1,14 +1,16 @@
-"""benchmarks/profile.py: py-spy's collapsed stacks charged to the pipeline's
-steps. The parser on stacks written as py-spy writes them, and one real run."""
+"""benchmarks/profile.py (py-spy's collapsed stacks charged to the pipeline's
+steps: the parser on stacks written as py-spy writes them, and one real run)
+and benchmarks/against.py (this tree beside an older commit)."""
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_CLIP
+from conftest import DEMO_CLIP, ROOT
 
-from benchmarks import profile
+from benchmarks import against, profile
 
 # Three samples as `py-spy record --format raw --threads` writes them: the
 # thread, then the stack from outermost to innermost, then the count.
@@ -18,7 +20,7 @@ RAW = "\n".join(
         "Pipeline._infer (edge/engine.py:246);FaceAnalyzer.analyze (edge/analysis.py:120);"
         "BlazeFace.detect (edge/detectors/blazeface.py:{invoke});"
         "Interpreter.invoke (ai_edge_litert/interpreter.py:1015) 7",
-        "thread (0x7f01): infer;Thread.run (threading.py:982);"
+        "thread (0x7f01): infer;Thread.run (threading.py:982);Pipeline._infer (edge/engine.py:246);"
         "BlazeFace.detect (edge/detectors/blazeface.py:{nms});"
         "weighted_nms (edge/detectors/blazeface.py:{nms_line}) 2",
         "thread (0x7f02): MainThread;Pipeline._output (edge/engine.py:300);"
@@ -26,6 +28,8 @@ RAW = "\n".join(
         "Condition.wait (threading.py:331) 5",
         "thread (0x7f03): capture;Pipeline._capture (edge/engine.py:190);"
         "VideoSource._read (edge/sources/video.py:76) 3",
+        # start-up: outside the stages' loops, not counted
+        "thread (0x7f02): MainThread;<module> (edge/engine.py:1);_find_and_load (<frozen>:1) 11",
     ]
 )
 
@@ -59,3 +63,21 @@ def test_a_real_profile_of_the_threaded_pipeline_finds_its_interpreters():
     counts = profile.record(str(DEMO_CLIP), 60, gil=False)
     steps = {step for _, step in counts}
     assert {"detect: BlazeFace interpreter", "classify: interpreter"} <= steps
+
+
+@pytest.mark.slow
+def test_against_runs_each_side_from_its_own_tree():
+    """`--against REF`: the older side imports the worktree's edge/, not ours."""
+    result = against.run("HEAD", str(DEMO_CLIP), pairs=1, max_frames=20)
+    assert len(result["fps"]["before"]) == len(result["fps"]["after"]) == 1
+    low, high = result["fps_ratio_range"]
+    assert low <= result["fps_ratio_median"] <= high
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "before" not in worktrees.stdout  # removed after the run
+
+
+def test_against_an_unknown_commit_is_one_clear_error():
+    with pytest.raises(ValueError, match="not a commit in this repository"):
+        against.run("no-such-ref", str(DEMO_CLIP), pairs=1)

@@ -70,15 +70,17 @@ data/fer2013/train:
 	mkdir -p data/fer2013
 	tar -xzf $(SHARED)/datasets/fer2013/fer2013-train-publictest.tar.gz -C data/fer2013
 
-# The shipped model is four stages: configs/cnn.toml trains from scratch
+# The shipped model is five stages: configs/cnn.toml trains from scratch
 # (`make train RUN=cnn`, kept as host_training/teachers/cnn60.tflite),
 # configs/cnn-swa.toml fine-tunes that with weight averaging (RUN=cnn-swa,
 # kept as teachers/cnn-swa.tflite), configs/cnn-swa2.toml does so once more
-# (RUN=cnn-swa2, kept as teachers/cnn-swa2.tflite), and configs/cnn-ferplus-w02.toml,
-# the default, fine-tunes that on 20 % FER+ crowd votes (../shared's ferplus-votes.csv).
+# (RUN=cnn-swa2, kept as teachers/cnn-swa2.tflite), configs/cnn-ferplus-w02.toml
+# fine-tunes that on 20 % FER+ crowd votes (../shared's ferplus-votes.csv; kept as
+# teachers/cnn-ferplus-w02.tflite), and configs/cnn-distill-pair.toml, the default,
+# distils that and the crowd model (teachers/cnn-crowd-w04.tflite) into one.
 # Training uses Keras' TensorFlow backend with XLA off on a CPU (faster than the
 # torch backend here: docs/training.md); .keras files are backend-neutral.
-RUN ?= cnn-ferplus-w02
+RUN ?= cnn-distill-pair
 train: $(VENV)/.dev-installed data/fer2013/train
 	KERAS_BACKEND=tensorflow \
 		$(BIN)/python -m host_training.train --config host_training/configs/$(RUN).toml --resume

@@ -271,17 +271,21 @@ def pi_vm_check_summary() -> str:
     return "\n".join(lines) + "\n\n" + source(*paths)
 
 
-def ship_rule() -> str:
-    """The third pass's candidate against the shipped model, rule by rule."""
-    path = EVALUATION / "ship-rule-cnn-crowd-w04.json"
-    result = load(path)
-    lines = ["| rule | result | figures |", "|---|---|---|"]
-    for rule in result["verdict"]:
-        lines.append(
-            f"| {rule['rule']} | {'passed' if rule['passed'] else '**failed**'} "
-            f"| {rule['figures']} |"
-        )
-    return "\n".join(lines) + "\n\n" + source(path)
+def _ship_rule(run: str) -> Callable[[], str]:
+    """A candidate against the model shipped when it was judged, rule by rule."""
+
+    def block() -> str:
+        path = EVALUATION / f"ship-rule-{run}.json"
+        result = load(path)
+        lines = ["| rule | result | figures |", "|---|---|---|"]
+        for rule in result["verdict"]:
+            lines.append(
+                f"| {rule['rule']} | {'passed' if rule['passed'] else '**failed**'} "
+                f"| {rule['figures']} |"
+            )
+        return "\n".join(lines) + "\n\n" + source(path)
+
+    return block
 
 
 BLOCKS: dict[str, Callable[[], str]] = {
@@ -302,7 +306,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "far": _benchmark_table("benchmarks.far", "far"),
     "far-summary": far_summary,
     "front": front,
-    "ship-rule": ship_rule,
+    "ship-rule": _ship_rule("cnn-crowd-w04"),
+    "ship-rule-distill-pair": _ship_rule("cnn-distill-pair"),
     "ensemble": _benchmark_table("benchmarks.ensemble", "ensemble"),
     "profile": _benchmark_table("benchmarks.profile", "profile"),
 }

@@ -33,7 +33,7 @@ def _git(*args: str) -> str | None:
 
 
 # Where results are written: a run that rewrote one file is still from clean code.
-OUTPUTS = ("benchmarks/results", "docs/evaluation")
+OUTPUTS = ("benchmarks/results", "docs/evaluation", "tests/baselines")
 
 
 def git_commit() -> str | None:

@@ -330,8 +330,9 @@ def markdown(results: dict) -> str:
         "",
         "With the web page on (`--web`), by stream viewers (median runs):",
         "",
-        "| mode | viewers | pipeline FPS | CPU % | JPEG encodes/s | FPS each viewer got |",
-        "|---|---:|---:|---:|---:|---|",
+        "| mode | viewers | pipeline FPS | CPU % | viewers' own CPU % | JPEG encodes/s "
+        "| FPS each viewer got |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for mode, by_count in results["web"].items():
         for count, w in by_count.items():
@@ -340,7 +341,7 @@ def markdown(results: dict) -> str:
             got = ", ".join(f"{v:.1f}" for v in w["viewer_fps"]) or "-"
             lines.append(
                 f"| {mode} | {count} | {w['fps']:.1f} | {w['cpu_percent']:.0f} | "
-                f"{w['encoded_fps']:.1f} | {got} |"
+                f"{w.get('viewers_cpu_percent', 0):.0f} | {w['encoded_fps']:.1f} | {got} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -310,6 +310,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "ship-rule-distill-pair": _ship_rule("cnn-distill-pair"),
     "ensemble": _benchmark_table("benchmarks.ensemble", "ensemble"),
     "profile": _benchmark_table("benchmarks.profile", "profile"),
+    "against": _benchmark_table("benchmarks.against", "against"),
 }
 
 MARKER = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)

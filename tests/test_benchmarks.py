@@ -82,6 +82,8 @@ def test_quick_benchmark_writes_complete_results(tmp_path):
     assert web["0"]["encoded_fps"] == 0 and web["0"]["viewer_fps"] == []
     assert len(web["3"]["viewer_fps"]) == 3 and min(web["3"]["viewer_fps"]) > 0
     assert web["3"]["encoded_fps"] > 0
+    # the viewers' own process, on the same machine: reported beside the pipeline
+    assert web["3"]["viewers_cpu_percent"] >= 0 and "viewers_cpu_percent" in web["0"]
     assert len(web["pair_ratios"]) == 2
     assert ratios["web_3_viewers_vs_0_fps"] == pytest.approx(
         statistics.median(web["pair_ratios"]), abs=0.002
@@ -110,9 +112,13 @@ def test_a_short_soak_reports_memory_and_first_vs_last(tmp_path):
             "p50", "p95", "p99"
         }  # fmt: skip
     # Paced at the clip's 15 fps, the bursts read unpaced: the only figures
-    # that can show a pipeline that has slowed but still keeps up.
+    # that can show a pipeline that has slowed but still keeps up. A machine
+    # too slow to keep up with the pace at all cannot show the difference
+    # (it skips frames paced too), so that case is let through.
     paced = result["first_10_percent"]["fps"]
-    assert result["unpaced_start"]["fps"] > paced and result["unpaced_end"]["fps"] > paced
+    kept_up = result["frames_skipped"] == 0
+    faster = result["unpaced_start"]["fps"] > paced and result["unpaced_end"]["fps"] > paced
+    assert faster or not kept_up
     assert (tmp_path / "soak.png").read_bytes()[:4] == b"\x89PNG"
     assert "RSS slope after warm-up" in proc.stdout
 

@@ -80,7 +80,13 @@ def with_viewers(clip: str, viewers: int, realtime: bool = False) -> dict:
         target=_audience, args=(web.url + "stream.mjpg", viewers, received, stop, audience_cpu)
     )
     audience.start()
-    while pipeline.stats.processed < WARMUP_FRAMES or not all(received[:viewers]):
+    # From the viewers' first frames, and once their process has started up
+    # (its imports are not what watching costs).
+    while (
+        pipeline.stats.processed < WARMUP_FRAMES
+        or not all(received[:viewers])
+        or audience_cpu.value == 0.0
+    ):
         if not runner.is_alive():
             raise RuntimeError("the clip ended before the viewers were connected")
         time.sleep(0.005)

@@ -56,12 +56,16 @@ def measure_in(tree: Path, clip: str, max_frames: int) -> dict:
 
 
 def resolve(ref: str) -> str:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    """REF's full commit id; a clear error when it is none, or without git."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except FileNotFoundError:
+        raise ValueError("--against needs git: apt install git") from None
     if proc.returncode != 0:
         raise ValueError(f"--against {ref}: not a commit in this repository")
     return proc.stdout.strip()

@@ -15,12 +15,11 @@ The clip is looped to `FRAMES` frames, and only samples inside the three
 stages' loops count (not start-up or shut-down). Each sample is charged to
 the innermost frame of our own code (`edge/`) on its stack, named by what
 it does (`STEPS`: matched on the file, function and the source line being
-run, so a native call such as an interpreter's
-`invoke()` is told apart from the Python around it), and the table gives
-each step's share of all samples of each kind. py-spy is a sampling profiler in
-its own process, so the pipeline runs unmodified (at about 1 % of its speed
-for the sampling). Writes `profile.json`; the table goes into
-docs/benchmarks.md (`make figures`).
+run, so a native call such as an interpreter's `invoke()` is told apart
+from the Python around it), and the table gives
+each step's share of all samples of each kind. py-spy samples from its own
+process, so the pipeline's code runs unmodified. Writes `profile.json`; the
+table goes into docs/benchmarks.md (`make figures`).
 """
 
 from __future__ import annotations

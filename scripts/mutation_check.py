@@ -37,6 +37,16 @@ class Break:
 
 BREAKS = [
     Break(
+        "a soak's unpaced bursts stay paced",
+        "edge/engine.py",
+        "                if pace and time.monotonic() < self._unpaced_until:\n",
+        "                if pace and False:\n",
+        (
+            "tests/test_pipeline.py::"
+            "test_a_paced_file_read_unpaced_for_a_while_takes_frames_as_fast_as_it_can",
+        ),
+    ),
+    Break(
         "blur does nothing",
         "edge/privacy.py",
         "        side = max(1, round(max(x1 - x0, y1 - y0) / BLOCKS))\n",

@@ -6,7 +6,9 @@ Clips made from the demo clip, whose true face boxes are known
 right so each face runs off the frame's edge (the detector misses most
 there); `far`, the picture at a quarter of its size walking in across a grey
 room (the far search's case: a tile's find waits a frame to be confirmed).
-Each runs through the real pipeline (tiles on, as for a far camera) once.
+Each runs through the real pipeline (tiles on, as for a far camera) once,
+with `[privacy]`'s defaults, and the edge clip once more without the edge
+band (`edge_band = 0`): what the band is for.
 
 A true face is "in clear" when its inner half keeps a tenth or more of its
 detail (scripts/privacy_detail.py's measure, as tests/test_privacy.py uses),
@@ -106,14 +108,16 @@ def obscured_share(image: np.ndarray, shown: np.ndarray) -> float:
     return float(np.any(np.abs(image.astype(np.int16) - shown) > 2, axis=-1).mean())
 
 
-def leak(clip: Path, boxes: dict[int, list]) -> dict:
-    """Share of true faces in clear, before and after, on one run of `clip`."""
+def leak(clip: Path, boxes: dict[int, list], edge_band: float | None = None) -> dict:
+    """Share of true faces in clear, before and after, on one run of `clip`
+    (with `[privacy] edge_band` as given, else its default)."""
+    privacy = {"faces": "blur"} if edge_band is None else {"faces": "blur", "edge_band": edge_band}
     config = RunConfig.model_validate(
         {
             "source": {"name": str(clip)},
             "output": {"display": "none"},
             "detector": {"tiles": 3},
-            "privacy": {"faces": "blur"},
+            "privacy": privacy,
         }
     )
     results: list[Result] = []
@@ -165,6 +169,9 @@ def run(in_child, pairs: int = 5) -> dict:
             path, boxes = make_clip(kind, Path(scratch))
             clips[kind] = leak(path, boxes)
             log.info("privacy %s: %s", kind, clips[kind])
+            if kind == "edge":  # what the band is for: the same clip without it
+                clips["edge, edge_band 0"] = leak(path, boxes, edge_band=0.0)
+                log.info("privacy edge without the band: %s", clips["edge, edge_band 0"])
     return {
         "clips": clips,
         "target_share": 0.01,

@@ -22,7 +22,7 @@ from edge.detectors import Detector, make_detector
 from edge.detectors.base import detect_on, unsure_on
 from edge.frames import Face, Frame, Result
 from edge.lifecycle import Lifecycle
-from edge.privacy import UNSURE_SCORE, in_masks
+from edge.privacy import UNSURE_SCORE, edge_band, in_masks
 
 
 class FaceAnalyzer(Lifecycle):
@@ -41,6 +41,7 @@ class FaceAnalyzer(Lifecycle):
         max_faces: int = 0,
         masks: Sequence[Sequence[float]] = (),
         privacy: bool = False,
+        edge_band: float = 0.0,
     ) -> None:
         super().__init__()
         self.detector = detector
@@ -50,6 +51,7 @@ class FaceAnalyzer(Lifecycle):
         # Privacy on: the last analyze's places where a face may be but none is
         # labelled (masked faces, unsure and unconfirmed finds), to obscure.
         self.privacy = privacy
+        self.edge_band = edge_band  # [privacy] edge_band: the sides, obscured with privacy on
         self.unlabelled: list[tuple[int, int, int, int]] = []
         if privacy:
             detector.hide_unsure(UNSURE_SCORE)
@@ -61,6 +63,7 @@ class FaceAnalyzer(Lifecycle):
         classifier: ClassifierConfig,
         masks: Sequence[Sequence[float]] = (),
         privacy: bool = False,
+        edge_band: float = 0.0,
     ) -> Self:
         """The analyzer a run's `[detector]` and `[classifier]` sections describe
         (the classifier's model is loaded now: a bad file fails here, not later)."""
@@ -70,6 +73,7 @@ class FaceAnalyzer(Lifecycle):
             detector.max_faces,
             masks,
             privacy,
+            edge_band,
         )
 
     @property
@@ -108,6 +112,7 @@ class FaceAnalyzer(Lifecycle):
             detections = [d for d, m in zip(detections, masked, strict=True) if not m]
         if self.privacy:
             self.unlabelled += unsure_on(self.detector, image, detect_image)
+            self.unlabelled += edge_band((image.shape[1], image.shape[0]), self.edge_band)
         if self.max_faces and len(detections) > self.max_faces:
             detections = sorted(detections, key=lambda d: -d.box[2] * d.box[3])[: self.max_faces]
         t1 = time.perf_counter()

@@ -338,7 +338,10 @@ def cmd_image(args: argparse.Namespace) -> int:
         if (args.report / "report.json").exists() and not args.overwrite:
             raise ConfigError(f"--report {args.report} holds an earlier report: pass --overwrite")
     with FaceAnalyzer.from_config(
-        config.detector, config.classifier, privacy=config.privacy.obscures_faces
+        config.detector,
+        config.classifier,
+        privacy=config.privacy.obscures_faces,
+        edge_band=config.privacy.edge_band,
     ) as analyzer:
         scores = Scores(analyzer.labels)
         done, failed = annotate_images(

@@ -251,6 +251,14 @@ class PrivacyConfig(_Section):
         description="[x, y, w, h] rectangles in frame fractions: faces centred there are "
         "not analysed, and the area is black in every image",
     )
+    edge_band: float = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="with faces blurred or hidden, the share of the frame's width obscured "
+        "along its left and right sides (top and bottom of a portrait frame): a face cut "
+        "by the edge is out of the detector's reach (docs/privacy.md); 0 turns it off",
+    )
 
     notice: str = Field(
         "Emotion recognition in use",

@@ -396,6 +396,7 @@ class Pipeline:
                 cfg.classifier,
                 cfg.privacy.masks,
                 privacy=cfg.privacy.obscures_faces,
+                edge_band=cfg.privacy.edge_band,
             )
             analyzer.__enter__()
             stack.callback(lambda: "infer" in busy or analyzer.close())

@@ -61,6 +61,28 @@ def coasting_box(
     return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
+def edge_band(size: tuple[int, int], share: float) -> list[tuple[int, int, int, int]]:
+    """The boxes along the two sides of a `size` (width, height) frame's longer
+    axis, each `share` of that side wide (`[privacy] edge_band`): left and
+    right of a landscape frame, top and bottom of a portrait one. None for a
+    share of 0.
+
+    BlazeFace finds a face by its centre (an anchor on its grid); a face more
+    than half outside the frame has its centre outside, and is found at best
+    now and then; the letterbox that squares the frame gives it anchors a
+    little past the shorter axis's edges, none past the longer's. A band a
+    tenth of the width wide covers what shows of any face up to a fifth of
+    the width wide, however far out it is (docs/privacy.md)."""
+    width, height = size
+    if share <= 0:
+        return []
+    if width >= height:
+        side = max(1, round(share * width))
+        return [(0, 0, side, height), (width - side, 0, side, height)]
+    side = max(1, round(share * height))
+    return [(0, 0, width, side), (0, height - side, width, side)]
+
+
 def in_masks(box: Sequence[int], masks: Sequence[Mask], size: tuple[int, int]) -> bool:
     """Whether a face box's centre falls inside any mask."""
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
@@ -87,11 +109,15 @@ def conceal(image: np.ndarray, mode: str) -> None:
 
 
 def obscure(image: np.ndarray, boxes: Sequence[Sequence[int]], mode: str) -> None:
-    """Each face box, grown, pixelated ("blur") or filled ("hide"), in place."""
+    """Each face box, grown, pixelated ("blur") or filled ("hide"), in place.
+
+    The largest first: where boxes overlap, each smaller one is smoothed last
+    at its own face's scale, so the seam a larger box's edge leaves across a
+    face is smoothed away with it (a seam is detail of its own)."""
     if mode == "show":
         return
     height, width = image.shape[:2]
-    for x, y, w, h in boxes:
+    for x, y, w, h in sorted(boxes, key=lambda box: -box[2] * box[3]):
         grow_x, grow_y = round(w * GROW), round(h * GROW)
         x0, y0 = max(0, x - grow_x), max(0, y - grow_y)
         x1, y1 = min(width, x + w + grow_x), min(height, y + h + grow_y)

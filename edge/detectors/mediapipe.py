@@ -7,9 +7,12 @@ n x n overlapping tiles, each scaled up to the model's input. Every
 `tile_every`-th frame may look at one tile: the next one in turn where the
 scene changed outside the near faces' heads and shoulders, or that was not
 searched for 5 s (`edge/detectors/far_search.py`), so a scene with only near
-faces pays for almost no tile pass. A tile's find is a candidate; it becomes
-a face when the search around it (a window four faces wide) finds it again on
-the next frames, and from then on that window follows it on every frame.
+faces pays for almost no tile pass. A tile's find is a candidate (with
+privacy on, so is a find it is unsure of: the full-range model on a tile
+misses some faces the short-range one finds in the window around them); it
+becomes a face when the search around it (a window four faces wide) finds
+it again on the next frames, and from then on that window follows it on
+every frame.
 Tiles use `tile_model` (full range: small faces in a tile); the whole frame
 and the windows around far faces, where a face fills a quarter of the view,
 keep `model` (short range, the cheaper), so close faces are found as before.
@@ -203,13 +206,19 @@ class MediaPipeDetector(Detector):
         known = whole + followed + found_again
         for window in windows:
             self._motion.searched(window)
-            new = [
-                f.box
-                for f in self._detect_window(self._tile_detector, image, window)
-                if not any(touches(f.box, h) for h in heads)
-                and not any(same_face(f.box, k.box) for k in known)
-            ]
-            self._candidates.add(new)
+            first_unsure = len(self._unsure)
+            found = [f.box for f in self._detect_window(self._tile_detector, image, window)]
+            # Privacy: an unsure find gets the second look a sure one gets, from
+            # the other model on the other view, and is obscured until then.
+            found += self._unsure[first_unsure:]
+            self._candidates.add(
+                [
+                    box
+                    for box in found
+                    if not any(touches(box, h) for h in heads)
+                    and not any(same_face(box, k.box) for k in known)
+                ]
+            )
         if len(windows) > 1:  # a photo (forget): no next frame to wait for
             found_again += self._confirm(image, heads)
         if self._unsure_score is not None:  # privacy: obscure what no search has seen

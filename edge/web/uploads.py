@@ -172,6 +172,7 @@ class PhotoAnalyzer(Lifecycle):
                 self.config.classifier,
                 privacy.masks,
                 privacy=privacy.obscures_faces,
+                edge_band=privacy.edge_band,
             ).open()
         result = self._analyzer.analyze_still(image)
         return result, (time.perf_counter() - t0) * 1e3

@@ -181,3 +181,38 @@ def test_a_change_no_search_has_looked_at_is_where_a_face_may_be():
     assert motion.unsearched(ignore=[(480, 80, 80, 80)]) == []  # behind a near face
     motion.searched((400, 0, 240, 240))
     assert motion.unsearched() == []  # looked at: the search's finds speak for it
+
+
+class Blind:
+    """BlazeFace's interface, finding nothing: a tile's model that misses a face."""
+
+    unsure_score = None
+    unsure: list = []
+
+    def detect(self, image):
+        return []
+
+
+def test_a_change_a_search_misses_on_the_frame_it_arrives_is_still_obscured():
+    # Privacy on, tiles searched whenever the picture changed: a face appears
+    # and the tile searched on that very frame misses it. That frame leaves
+    # with the change obscured; from the next, the search's (empty) answer
+    # speaks for it, and its finds would have had their second look.
+    rng = np.random.default_rng(2)
+    scene = np.full((480, 640, 3), 120, np.uint8)
+    with make_detector(DetectorConfig(tiles=3)) as detector:
+        detector.hide_unsure(0.25)
+        detector._detector = detector._tile_detector = Blind()
+        for _ in range(30):  # every tile searched once: nothing waits
+            detector.detect(noisy(scene, rng))
+        assert detector.unsure() == []
+        arrived = scene.copy()
+        arrived[200:260, 300:360] = 30
+        detector.detect(noisy(arrived, rng))
+        hidden = detector.unsure()
+        assert any(
+            x <= 300 and y <= 200 and x + w >= 360 and y + h >= 260 for x, y, w, h in hidden
+        ), hidden
+        for _ in range(30):  # searched now, and still: nothing more to obscure
+            detector.detect(noisy(arrived, rng))
+        assert detector.unsure() == []

@@ -21,8 +21,11 @@ detector only where motion was seen:
 
 With privacy on, what changed and has not been searched since is where a
 face may have arrived unseen, and it is obscured until a search has looked
-there (`MotionMap.unsearched`): a face walking in is blurred from the frame
-it appears, not from the frame its tile's turn comes.
+there on an earlier frame (`MotionMap.unsearched`): a face walking in is
+blurred from the frame it appears, not from the frame its tile's turn comes,
+and a search that misses it on the frame it arrives does not un-hide it
+there (the search's finds, unsure ones too, get their second look on the
+next frame).
 
 A tile's finds are candidates, not faces (`Candidates`): a candidate becomes
 a face only when the follow-up search around it (the short-range model on a

@@ -97,7 +97,8 @@ class MediaPipeDetector(Detector):
         self._detector = None
         self._tile_detector = None
         self._unsure_score: float | None = None
-        self._unsure: list[tuple] = []  # this frame's, in image pixels
+        self._unsure: list[tuple] = []  # this frame's, in image pixels, to obscure
+        self._window_unsure: list[tuple] = []  # the last window's
         self._detected = False
 
     @classmethod
@@ -204,13 +205,17 @@ class MediaPipeDetector(Detector):
             windows = []
         self._frame += 1
         known = whole + followed + found_again
+        if self._unsure_score is not None:  # privacy: obscure what no search has seen
+            # Taken before this frame's search: a search that misses a face on
+            # the frame it arrives must not un-hide it at once (its finds get
+            # their second look on the next frame).
+            self._unsure += self._motion.unsearched(shadows)
         for window in windows:
             self._motion.searched(window)
-            first_unsure = len(self._unsure)
             found = [f.box for f in self._detect_window(self._tile_detector, image, window)]
             # Privacy: an unsure find gets the second look a sure one gets, from
             # the other model on the other view, and is obscured until then.
-            found += self._unsure[first_unsure:]
+            found += self._window_unsure
             self._candidates.add(
                 [
                     box
@@ -221,8 +226,6 @@ class MediaPipeDetector(Detector):
             )
         if len(windows) > 1:  # a photo (forget): no next frame to wait for
             found_again += self._confirm(image, heads)
-        if self._unsure_score is not None:  # privacy: obscure what no search has seen
-            self._unsure += self._motion.unsearched(shadows)
         by_score = sorted(found_again, key=lambda d: -d.score)
         return sorted(followed, key=lambda d: -d.score) + by_score
 
@@ -260,10 +263,12 @@ class MediaPipeDetector(Detector):
             box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
             if box is not None:
                 faces.append(Detection(box, float(score)))
+        self._window_unsure = []
         for x, y, fw, fh in detector.unsure:
             box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
             if box is not None:
-                self._unsure.append(box)
+                self._window_unsure.append(box)
+        self._unsure += self._window_unsure
         return faces
 
     def _close(self) -> None:

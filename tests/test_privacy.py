@@ -166,6 +166,8 @@ def test_bad_privacy_values_are_one_line(tmp_path):
     assert_one_line_error(run_cli("check-config", str(config)), "privacy.masks", "not inside")
     config.write_text('[privacy]\nfaces = "smudge"\n')
     assert_one_line_error(run_cli("check-config", str(config)), "privacy.faces")
+    config.write_text("[privacy]\nedge_band = 0.7\n")  # both bands would cover it all
+    assert_one_line_error(run_cli("check-config", str(config)), "privacy.edge_band")
 
 
 def test_pausing_from_the_page_stops_analysis_and_pictures(tmp_path):

@@ -116,8 +116,8 @@ def analyze_video(
     """Analyse one video into `out_dir`; returns its summary (also summary.json)."""
     try:
         source = VideoSource(video).open()
-    except SourceError as exc:
-        raise AnalyzeError(f"{video}: {exc}") from None
+    except SourceError as exc:  # its message names the file already
+        raise AnalyzeError(str(exc)) from None
     labels = list(analyzer.labels)
     tracking = config.tracking
     tracker = Tracker(

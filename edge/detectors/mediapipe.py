@@ -97,8 +97,7 @@ class MediaPipeDetector(Detector):
         self._detector = None
         self._tile_detector = None
         self._unsure_score: float | None = None
-        self._unsure: list[tuple] = []  # this frame's, in image pixels, to obscure
-        self._window_unsure: list[tuple] = []  # the last window's
+        self._unsure: list[tuple] = []  # this frame's, in image pixels
         self._detected = False
 
     @classmethod
@@ -212,10 +211,11 @@ class MediaPipeDetector(Detector):
             self._unsure += self._motion.unsearched(shadows)
         for window in windows:
             self._motion.searched(window)
+            seen = len(self._unsure)
             found = [f.box for f in self._detect_window(self._tile_detector, image, window)]
             # Privacy: an unsure find gets the second look a sure one gets, from
             # the other model on the other view, and is obscured until then.
-            found += self._window_unsure
+            found += self._unsure[seen:]
             self._candidates.add(
                 [
                     box
@@ -263,12 +263,10 @@ class MediaPipeDetector(Detector):
             box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
             if box is not None:
                 faces.append(Detection(box, float(score)))
-        self._window_unsure = []
         for x, y, fw, fh in detector.unsure:
             box = clip_box(x0 + x, y0 + y, fw, fh, width, height)
             if box is not None:
-                self._window_unsure.append(box)
-        self._unsure += self._window_unsure
+                self._unsure.append(box)
         return faces
 
     def _close(self) -> None:

@@ -80,12 +80,14 @@ SUITES = {
         "glibc": 41,
         "constraints": "pi-trixie.txt",
         "packages": ["libglib2.0-0t64", *LIBCAMERA_PACKAGES],
+        "tcg_cpu": "max,-avx2",  # see Guest._boot
     },
     "bookworm": {
         "python": "3.11",
         "glibc": 36,
         "constraints": "pi-bookworm.txt",
         "packages": ["libglib2.0-0"],
+        "tcg_cpu": "max",
     },
 }
 MIRROR = os.environ.get("PI_VM_MIRROR", "http://deb.debian.org/debian")
@@ -381,9 +383,13 @@ class Guest:
         # but NumPy 2's AVX2 kernels (its X86_V3 dispatch: np.minimum, np.clip)
         # crash under TCG's emulation of them (SIGSEGV in the service's first
         # detection on Trixie's NumPy 2.5; the same wheel runs on real AVX2),
-        # so the guest's CPU has no AVX2. A Pi has no AVX at all.
-        cpu = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else ["-accel", "tcg"]
-        cpu += [] if self.accel == "kvm" else ["-cpu", "max,-avx2"]
+        # so Trixie's guest CPU has no AVX2. Bookworm's keeps it: without it,
+        # its apt's http method dies of SIGILL (signal 4) on `apt-get update`,
+        # and its NumPy 1.26 runs under TCG's AVX2. A Pi has no AVX at all.
+        if self.accel == "kvm":
+            cpu = ["-accel", "kvm", "-cpu", "host"]
+        else:
+            cpu = ["-accel", "tcg", "-cpu", SUITES[SUITE]["tcg_cpu"]]
         cmd = ["qemu-system-x86_64", *cpu, "-smp", "2", "-m", "2048",
                "-kernel", str(self.files["vmlinuz"]), "-initrd", str(self.files["initrd.img"]),
                "-append", "console=ttyS0 root=/dev/vda rw panic=-1", "-no-reboot",
